@@ -1,0 +1,46 @@
+"""Prompt formatting shared by training and inference.
+
+Training and generation must see exactly the same conversation, so this is the only place that
+builds it. The system prompt is short and fixed: the default system prompts of the SmolLM2 and
+Qwen chat templates are long and about something else.
+"""
+
+from steps.errors import FolksyError
+
+SYSTEM_PROMPT = "You answer with one short, original folksy proverb."
+MAX_PROMPT_CHARS = 400  # the corpus prompts are under 120 chars; longer input is almost surely a mistake
+
+
+def check_prompt(prompt) -> str:
+    """Return the stripped prompt, or raise FolksyError naming what is wrong with it."""
+    if not isinstance(prompt, str):
+        raise FolksyError(f"prompt must be a string, got {type(prompt).__name__}")
+    text = prompt.strip()
+    if not text:
+        raise FolksyError("prompt is empty")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise FolksyError(f"prompt is {len(text)} characters; the limit is {MAX_PROMPT_CHARS}")
+    return text
+
+
+def build_messages(prompt: str) -> list[dict]:
+    """The chat a model sees for one request: the fixed system prompt, then the user's prompt."""
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": check_prompt(prompt)},
+    ]
+
+
+def to_prompt_completion(pair: dict) -> dict:
+    """One corpus pair as a conversational prompt/completion example (the form TRL's SFTTrainer takes).
+
+    The corpus metadata rides along so that later steps can stratify by family and input type.
+    """
+    return {
+        "prompt": build_messages(pair["input"]),
+        "completion": [{"role": "assistant", "content": pair["output"]}],
+        "meta_template": pair["meta_template"],
+        "input_type": pair.get("input_type", "unknown"),
+        "source_words": pair.get("source_words", []),
+        "output": pair["output"],
+    }

@@ -1,0 +1,79 @@
+"""MLflow conventions shared by every step: tracking URI, experiment, run naming and failure handling."""
+
+import os
+import signal
+import subprocess
+from contextlib import contextmanager
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_EXPERIMENT = "folksy"
+PARENT_RUN_ENV = "FOLKSY_PARENT_RUN_ID"  # set by `main` so that each step run nests under it
+
+
+def tracking_uri() -> str:
+    """`MLFLOW_TRACKING_URI` wins; otherwise MLflow 3's SQLite store in the project root."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
+
+
+def experiment_name() -> str:
+    return os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+
+
+def configure():
+    """Point MLflow at the project's store and experiment. Returns the mlflow module."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    if not os.environ.get("MLFLOW_RUN_ID"):  # `mlflow run` already created the run in its experiment
+        mlflow.set_experiment(experiment_name())
+    return mlflow
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _raise_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def step_run(step: str, run_id: str | None = None):
+    """Open (or resume) the MLflow run for one step.
+
+    The run is named after the step and tagged `folksy.step`; any exception, Ctrl-C or SIGTERM ends it
+    FAILED rather than leaving it RUNNING. Under `main` it nests below the parent run.
+    """
+    mlflow = configure()
+    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    tags = {"folksy.step": step}
+    parent = os.environ.get(PARENT_RUN_ENV)
+    if parent:
+        tags["mlflow.parentRunId"] = parent
+    try:
+        with mlflow.start_run(run_id=run_id or os.environ.get("MLFLOW_RUN_ID") or None, run_name=step, tags=tags) as run:
+            mlflow.set_tag("mlflow.runName", step)
+            commit = git_commit()
+            if commit:
+                mlflow.set_tag("mlflow.source.git.commit", commit)
+            yield run
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def latest_run_id(step: str, experiment: str | None = None) -> str | None:
+    """The newest FINISHED run of a step in the experiment, or None."""
+    mlflow = configure()
+    runs = mlflow.search_runs(
+        experiment_names=[experiment or experiment_name()],
+        filter_string=f"tags.`folksy.step` = '{step}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+        output_format="list",
+    )
+    return runs[0].info.run_id if runs else None
