@@ -44,3 +44,25 @@ def to_prompt_completion(pair: dict) -> dict:
         "source_words": pair.get("source_words", []),
         "output": pair["output"],
     }
+
+
+def _token_ids(encoded) -> list[int]:
+    # transformers 5 returns a BatchEncoding from apply_chat_template(tokenize=True); older versions a list
+    return list(encoded["input_ids"] if hasattr(encoded, "keys") else encoded)
+
+
+def tokenize_example(tokenizer, prompt: str, completion: str) -> tuple[list[int], list[int]]:
+    """Token ids for one prompt/completion pair and a 0/1 mask marking the completion tokens.
+
+    This mirrors TRL's conversational prompt/completion tokenization: the prompt is the chat template
+    with the generation prompt, and the completion is whatever the full conversation adds after it,
+    i.e. the saying plus the end-of-turn token(s). Loss and perplexity count only the masked tokens.
+    """
+    messages = build_messages(prompt)
+    prompt_ids = _token_ids(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True))
+    full_ids = _token_ids(
+        tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": completion}], tokenize=True)
+    )
+    if full_ids[: len(prompt_ids)] != prompt_ids:
+        raise FolksyError("the chat template does not extend the prompt when the answer is appended")
+    return full_ids, [0] * len(prompt_ids) + [1] * (len(full_ids) - len(prompt_ids))
