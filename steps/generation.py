@@ -116,3 +116,26 @@ class SayingGenerator:
 
 def perplexity(nll: float, tokens: int) -> float:
     return math.exp(nll / tokens) if tokens else float("nan")
+
+
+def load_generator(model_uri: str) -> SayingGenerator:
+    """A SayingGenerator for an MLflow model URI (`runs:/…/model`, `models:/name@alias`) or a model directory.
+
+    MLflow URIs must point at a folksy pyfunc model, whose python model exposes `.generator`.
+    """
+    from pathlib import Path
+
+    from steps.errors import FolksyError
+
+    if Path(model_uri).is_dir() and (Path(model_uri) / "config.json").is_file():
+        return SayingGenerator.from_pretrained(model_uri)
+    import mlflow
+
+    try:
+        python_model = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
+    except Exception as error:
+        raise FolksyError(f"model_uri '{model_uri}': cannot be loaded ({type(error).__name__}: {str(error).splitlines()[0][:200]})") from None
+    generator = getattr(python_model, "generator", None)
+    if not isinstance(generator, SayingGenerator):
+        raise FolksyError(f"model_uri '{model_uri}': not a folksy pyfunc model (it has no SayingGenerator)")
+    return generator
