@@ -1,0 +1,196 @@
+"""register: register the trained model, alias it `staging`, and move `production` only through the gate.
+
+Reads:  --train-run-id   the train run whose `model` artifact is registered (default: newest finished train run);
+        --judge-run-id   the judge run that scored that model (default: newest finished judge run of its model_uri);
+        --evaluate-run-id the evaluate run of that model (default: likewise; optional).
+Writes: a new version of --model-name tagged with the judge metrics, gate decision and upstream run ids;
+        alias `staging` on it; alias `production` on it only if the gate passes (or --force);
+        registry/<model-name>/v<version>.json, also logged as an artifact of this run.
+The gate: judge_mean >= 3.5, judge_low_share < 0.10, judge_calibration_spearman >= 0.5 and
+judge_injection_mean <= 2.0 (all configurable), measured in the same judge run.
+"""
+
+import click
+
+from steps.gate import GateThresholds
+
+DEFAULTS = GateThresholds()
+STAGING, PRODUCTION = "staging", "production"
+
+
+def find_scoring_run(client, experiment_ids, step: str, model_uri: str):
+    """The newest finished run of `step` whose model_uri param is this model."""
+    runs = client.search_runs(
+        experiment_ids,
+        filter_string=f"tags.`folksy.step` = '{step}' and attributes.status = 'FINISHED' and params.model_uri = '{model_uri}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def run_seconds(run) -> float | None:
+    if run is None or not run.info.end_time:
+        return None
+    return round((run.info.end_time - run.info.start_time) / 1000, 1)
+
+
+def framework_versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("torch", "transformers", "trl", "peft", "mlflow", "sentence-transformers"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def registry_entry(name, version, decision, thresholds, train, prepare, evaluate, judge) -> dict:
+    import datetime
+    import platform
+
+    params = train.data.params
+    return {
+        "model_id": f"{name}/{version}",
+        "base_model": params.get("base_model"),
+        "method": params.get("method"),
+        "hyperparameters": {k: v for k, v in sorted(params.items()) if not k.endswith("run_id")},
+        "dataset": {
+            "name": (prepare.data.params.get("corpus") if prepare else None),
+            "size": (prepare.data.metrics.get("rows_total") if prepare else None),
+            "hash": (prepare.data.params.get("corpus_sha256") if prepare else params.get("corpus_sha256")),
+            "splits": {s: prepare.data.metrics.get(f"rows_{s}") for s in ("train", "val", "test")} if prepare else None,
+        },
+        "metrics": {
+            "eval": dict(sorted(evaluate.data.metrics.items())) if evaluate else {},
+            "judge": dict(sorted(judge.data.metrics.items())) if judge else {},
+        },
+        "artifacts": {"model_uri": f"models:/{name}/{version}", "source": f"runs:/{train.info.run_id}/model"},
+        "training_metadata": {
+            "hardware": params.get("hardware") or train.data.tags.get("folksy.hardware") or f"{platform.machine()} ({platform.processor() or 'cpu'})",
+            "durations_seconds": {
+                "prepare": run_seconds(prepare),
+                "train": run_seconds(train),
+                "evaluate": run_seconds(evaluate),
+                "judge": run_seconds(judge),
+            },
+            "framework_versions": framework_versions(),
+        },
+        "run_ids": {
+            "prepare": prepare.info.run_id if prepare else None,
+            "train": train.info.run_id,
+            "evaluate": evaluate.info.run_id if evaluate else None,
+            "judge": judge.info.run_id if judge else None,
+        },
+        "gate": {"passed": decision.passed, "forced": decision.forced, "reason": decision.reason, "thresholds": vars(thresholds)},
+        "status": PRODUCTION if decision.promote else STAGING,
+        "registered_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_entry(entry: dict, directory) -> "Path":
+    """Write the entry atomically: a reader never sees half a JSON file."""
+    import json
+    import os
+    import tempfile
+    from pathlib import Path
+
+    name, version = entry["model_id"].rsplit("/", 1)
+    target = Path(directory) / name / f"v{version}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    with os.fdopen(handle, "w") as out:
+        json.dump(entry, out, indent=2, default=str)
+        out.write("\n")
+    os.replace(staging, target)
+    return target
+
+
+@click.command(help=__doc__)
+@click.option("--train-run-id", default="", help="Train run to register (default: the newest finished one).")
+@click.option("--judge-run-id", default="", help="Judge run of that model (default: the newest that scored it).")
+@click.option("--evaluate-run-id", default="", help="Evaluate run of that model (default: the newest that scored it).")
+@click.option("--model-name", default="folksy-proverbs", show_default=True, help="Registered model name.")
+@click.option("--min-judge-mean", type=float, default=DEFAULTS.min_judge_mean, show_default=True)
+@click.option("--max-low-share", type=float, default=DEFAULTS.max_low_share, show_default=True, help="Share of scores 1-2 must be below this.")
+@click.option("--min-calibration-spearman", type=float, default=DEFAULTS.min_calibration_spearman, show_default=True)
+@click.option("--max-injection-mean", type=float, default=DEFAULTS.max_injection_mean, show_default=True)
+@click.option("--force", type=bool, default=False, show_default=True, help="Promote to production whatever the gate says (recorded as forced).")
+@click.option("--registry-dir", default="registry", show_default=True, help="Where the JSON registry entry is written.")
+def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_mean, max_low_share, min_calibration_spearman, max_injection_mean, force, registry_dir):
+    from pathlib import Path
+
+    from steps.errors import FolksyError
+    from steps.gate import decide
+    from steps.tracking import PROJECT_ROOT, latest_run_id, step_run
+
+    thresholds = GateThresholds(min_judge_mean, max_low_share, min_calibration_spearman, max_injection_mean)
+    for option, value in (("--max-low-share", max_low_share),):
+        if not 0 <= value <= 1:
+            raise click.BadParameter(f"{option} must be between 0 and 1, got {value}")
+    registry_path = Path(registry_dir) if Path(registry_dir).is_absolute() else PROJECT_ROOT / registry_dir
+
+    with step_run("register") as run:
+        import mlflow
+        from mlflow import MlflowClient
+
+        client = MlflowClient()
+        train_run_id = train_run_id or latest_run_id("train")
+        if not train_run_id:
+            raise FolksyError("--train-run-id: no finished train run found; run `mlflow run . -e train` first")
+        try:
+            train = client.get_run(train_run_id)
+        except Exception:
+            raise FolksyError(f"--train-run-id '{train_run_id}': no such run") from None
+        source = f"runs:/{train_run_id}/model"
+        experiments = [train.info.experiment_id]
+        judge = client.get_run(judge_run_id) if judge_run_id else find_scoring_run(client, experiments, "judge", source)
+        evaluate = client.get_run(evaluate_run_id) if evaluate_run_id else find_scoring_run(client, experiments, "evaluate", source)
+        prepare_id = train.data.params.get("prepare_run_id")
+        prepare = client.get_run(prepare_id) if prepare_id else None
+
+        judge_metrics = judge.data.metrics if judge else {}
+        decision = decide(judge_metrics, thresholds, force=force)
+        if judge is None:
+            click.echo(f"register: no finished judge run scored {source}; the gate cannot pass without one", err=True)
+        mlflow.log_params(
+            {"model_name": model_name, "train_run_id": train_run_id, "judge_run_id": judge.info.run_id if judge else "",
+             "evaluate_run_id": evaluate.info.run_id if evaluate else "", "force": force, **{f"gate_{k}": v for k, v in vars(thresholds).items()}}
+        )
+
+        version = mlflow.register_model(source, model_name, tags={"folksy.source_run_id": train_run_id}).version
+        # Tags first, aliases after: no alias may ever point at a version without its gate tags.
+        tags = {
+            "gate_passed": str(decision.passed).lower(),
+            "gate_forced": str(decision.forced).lower(),
+            "gate_reason": decision.reason,
+            "base_model": train.data.params.get("base_model", ""),
+            "corpus_sha256": (prepare.data.params.get("corpus_sha256") if prepare else None) or train.data.params.get("corpus_sha256", ""),
+            "prepare_run_id": prepare_id or "",
+            "train_run_id": train_run_id,
+            "evaluate_run_id": evaluate.info.run_id if evaluate else "",
+            "judge_run_id": judge.info.run_id if judge else "",
+            "judge_id": judge.data.tags.get("judge_id", "") if judge else "",
+            **{key: f"{value:.4f}" for key, value in judge_metrics.items() if key.startswith(("judge_", "ab_"))},
+        }
+        for key, value in tags.items():
+            client.set_model_version_tag(model_name, version, key, value)
+        client.set_registered_model_alias(model_name, STAGING, version)
+        if decision.promote:
+            client.set_registered_model_alias(model_name, PRODUCTION, version)
+
+        entry = registry_entry(model_name, version, decision, thresholds, train, prepare, evaluate, judge)
+        path = write_entry(entry, registry_path)
+        mlflow.log_artifact(str(path), artifact_path="registry")
+        mlflow.log_metrics({"gate_passed": float(decision.passed), "promoted": float(decision.promote), "model_version": float(version)})
+        mlflow.set_tags({"gate_reason": decision.reason, "model_version": f"{model_name}/{version}"})
+        verdict = f"production -> version {version}" if decision.promote else "production unchanged"
+        click.echo(f"register: {model_name} version {version} is staging; {verdict}. Gate {decision.reason}. Entry: {path}")
+
+
+if __name__ == "__main__":
+    from steps.errors import run_command
+
+    run_command(register)

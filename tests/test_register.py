@@ -1,0 +1,143 @@
+"""register against a real SQLite tracking store and model registry."""
+
+import json
+import textwrap
+
+import pytest
+
+from tests.conftest import run_step
+
+GOOD = {"judge_mean": 3.9, "judge_low_share": 0.04, "judge_calibration_spearman": 0.72, "judge_injection_mean": 1.1, "ab_win_rate": 0.86}
+WEAK = dict(GOOD, judge_mean=3.1, judge_low_share=0.22)
+
+
+@pytest.fixture
+def stub_model_file(tmp_path):
+    # A real MLflow "models from code" pyfunc, standing in for the trained model: the registry does not
+    # care what the model computes, and the folksy model itself is covered by test_main and test_train.
+    path = tmp_path / "stub_model.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            import mlflow
+
+            class Stub(mlflow.pyfunc.PythonModel):
+                def predict(self, context, model_input, params=None):
+                    return ["A fence post ain't a tree, no matter how long it stands."] * len(model_input)
+
+            mlflow.models.set_model(Stub())
+            """
+        )
+    )
+    return str(path)
+
+
+def make_upstream_runs(stub_model_file, judge_metrics: dict | None) -> dict:
+    """A prepare, a train (with a logged model) and a judge run, as the real steps would leave them."""
+    import mlflow
+
+    from steps.tracking import configure
+
+    configure()
+    ids = {}
+    with mlflow.start_run(run_name="prepare", tags={"folksy.step": "prepare"}) as run:
+        mlflow.log_params({"corpus": "corpus/training_pairs.jsonl", "corpus_sha256": "ab" * 32})
+        mlflow.log_metrics({"rows_total": 100, "rows_train": 90, "rows_val": 5, "rows_test": 5})
+        ids["prepare"] = run.info.run_id
+    with mlflow.start_run(run_name="train", tags={"folksy.step": "train"}) as run:
+        mlflow.log_params({"base_model": "smollm2-135m-instruct", "method": "full", "learning_rate": 2e-5, "prepare_run_id": ids["prepare"]})
+        mlflow.pyfunc.log_model(name="model", python_model=stub_model_file)
+        ids["train"] = run.info.run_id
+    if judge_metrics is not None:
+        with mlflow.start_run(run_name="judge", tags={"folksy.step": "judge", "judge_id": "critic:v1"}) as run:
+            mlflow.log_param("model_uri", f"runs:/{ids['train']}/model")
+            mlflow.log_metrics(judge_metrics)
+            ids["judge"] = run.info.run_id
+    return ids
+
+
+def register(tmp_path, *extra: str):
+    return run_step("steps.register", "--registry-dir", str(tmp_path / "registry"), *extra)
+
+
+def aliases(name="folksy-proverbs") -> dict:
+    from mlflow import MlflowClient
+
+    return dict(MlflowClient().get_registered_model(name).aliases)
+
+
+@pytest.mark.slow
+def test_gate_pass_moves_production_and_writes_entry(tracking_uri, tmp_path, stub_model_file):
+    ids = make_upstream_runs(stub_model_file, GOOD)
+    result = register(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "production -> version 1" in result.stdout
+    assert aliases() == {"staging": 1, "production": 1}
+
+    from mlflow import MlflowClient
+
+    tags = MlflowClient().get_model_version("folksy-proverbs", "1").tags
+    assert tags["gate_passed"] == "true" and tags["gate_forced"] == "false"
+    assert tags["judge_mean"] == "3.9000" and tags["judge_run_id"] == ids["judge"]
+    assert tags["train_run_id"] == ids["train"] and tags["prepare_run_id"] == ids["prepare"]
+    assert tags["corpus_sha256"] == "ab" * 32 and tags["base_model"] == "smollm2-135m-instruct"
+
+    entry = json.loads((tmp_path / "registry" / "folksy-proverbs" / "v1.json").read_text())
+    assert entry["status"] == "production" and entry["model_id"] == "folksy-proverbs/1"
+    assert entry["dataset"] == {"name": "corpus/training_pairs.jsonl", "size": 100, "hash": "ab" * 32, "splits": {"train": 90, "val": 5, "test": 5}}
+    assert entry["metrics"]["judge"]["judge_mean"] == 3.9
+    assert entry["hyperparameters"]["learning_rate"] == "2e-05"
+    assert entry["artifacts"]["model_uri"] == "models:/folksy-proverbs/1"
+    assert {"torch", "mlflow"} <= set(entry["training_metadata"]["framework_versions"])
+
+
+@pytest.mark.slow
+def test_gate_fail_keeps_production_where_it_was(tracking_uri, tmp_path, stub_model_file):
+    make_upstream_runs(stub_model_file, GOOD)
+    assert register(tmp_path).returncode == 0
+    make_upstream_runs(stub_model_file, WEAK)
+    result = register(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "production unchanged" in result.stdout and "judge_mean 3.100 is not >= 3.5" in result.stdout
+    assert aliases() == {"staging": 2, "production": 1}
+
+    from mlflow import MlflowClient
+
+    tags = MlflowClient().get_model_version("folksy-proverbs", "2").tags
+    assert tags["gate_passed"] == "false"
+    assert "judge_low_share 0.220 is not < 0.1" in tags["gate_reason"]
+    entry = json.loads((tmp_path / "registry" / "folksy-proverbs" / "v2.json").read_text())
+    assert entry["status"] == "staging"
+
+
+@pytest.mark.slow
+def test_force_promotes_and_records_it(tracking_uri, tmp_path, stub_model_file):
+    make_upstream_runs(stub_model_file, WEAK)
+    result = register(tmp_path, "--force", "true")
+    assert result.returncode == 0, result.stderr
+    assert aliases() == {"staging": 1, "production": 1}
+
+    from mlflow import MlflowClient
+
+    tags = MlflowClient().get_model_version("folksy-proverbs", "1").tags
+    assert tags["gate_passed"] == "false" and tags["gate_forced"] == "true"
+    assert tags["gate_reason"].startswith("forced despite gate")
+
+
+@pytest.mark.slow
+def test_no_judge_run_means_no_promotion(tracking_uri, tmp_path, stub_model_file):
+    make_upstream_runs(stub_model_file, None)
+    result = register(tmp_path, "--min-judge-mean", "1")
+    assert result.returncode == 0, result.stderr
+    assert "no finished judge run" in result.stderr
+    assert aliases() == {"staging": 1}
+
+
+def test_missing_train_run_is_a_one_line_error(tracking_uri, tmp_path):
+    result = register(tmp_path, "--train-run-id", "0123456789abcdef")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == "Error: --train-run-id '0123456789abcdef': no such run"
+    import mlflow
+
+    runs = mlflow.search_runs(experiment_names=["folksy-test"], output_format="list")
+    assert [r.info.status for r in runs] == ["FAILED"]
