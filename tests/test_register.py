@@ -141,3 +141,20 @@ def test_missing_train_run_is_a_one_line_error(tracking_uri, tmp_path):
 
     runs = mlflow.search_runs(experiment_names=["folksy-test"], output_format="list")
     assert [r.info.status for r in runs] == ["FAILED"]
+
+
+@pytest.mark.slow
+def test_folksy_status_shows_aliases_and_gate(tracking_uri, tmp_path, stub_model_file):
+    make_upstream_runs(stub_model_file, GOOD)
+    assert register(tmp_path).returncode == 0
+    make_upstream_runs(stub_model_file, WEAK)
+    assert register(tmp_path).returncode == 0
+    result = run_step("steps.cli", "status")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "folksy-proverbs: 2 version(s)"
+    assert lines[1].startswith("  v2    [staging]  judge_mean=3.1000")
+    assert "gate: failed: judge_mean 3.100 is not >= 3.5" in lines[2]
+    assert lines[3].startswith("  v1    [production]  judge_mean=3.9000")
+    missing = run_step("steps.cli", "status", "--model-name", "nope")
+    assert missing.returncode == 2 and "no such registered model" in missing.stderr
