@@ -18,6 +18,15 @@ DEFAULTS = GateThresholds()
 STAGING, PRODUCTION = "staging", "production"
 
 
+def fault_point(name: str) -> None:
+    """Die here, as a crash would, when FOLKSY_FAULT names this point (used by the crash tests only)."""
+    import os
+    import signal
+
+    if os.environ.get("FOLKSY_FAULT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def find_scoring_run(client, experiment_ids, step: str, model_uri: str):
     """The newest finished run of `step` whose model_uri param is this model."""
     runs = client.search_runs(
@@ -160,8 +169,8 @@ def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_
              "evaluate_run_id": evaluate.info.run_id if evaluate else "", "force": force, **{f"gate_{k}": v for k, v in vars(thresholds).items()}}
         )
 
-        version = mlflow.register_model(source, model_name, tags={"folksy.source_run_id": train_run_id}).version
-        # Tags first, aliases after: no alias may ever point at a version without its gate tags.
+        # The version is born with its gate tags (one store call), and aliases move only afterwards,
+        # so no alias can ever point at a version that lacks its decision, even if this process dies.
         tags = {
             "gate_passed": str(decision.passed).lower(),
             "gate_forced": str(decision.forced).lower(),
@@ -175,9 +184,10 @@ def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_
             "judge_id": judge.data.tags.get("judge_id", "") if judge else "",
             **{key: f"{value:.4f}" for key, value in judge_metrics.items() if key.startswith(("judge_", "ab_"))},
         }
-        for key, value in tags.items():
-            client.set_model_version_tag(model_name, version, key, value)
+        version = mlflow.register_model(source, model_name, tags=tags).version
+        fault_point("register:after_version")
         client.set_registered_model_alias(model_name, STAGING, version)
+        fault_point("register:after_staging")
         if decision.promote:
             client.set_registered_model_alias(model_name, PRODUCTION, version)
 

@@ -158,3 +158,56 @@ def test_folksy_status_shows_aliases_and_gate(tracking_uri, tmp_path, stub_model
     assert lines[3].startswith("  v1    [production]  judge_mean=3.9000")
     missing = run_step("steps.cli", "status", "--model-name", "nope")
     assert missing.returncode == 2 and "no such registered model" in missing.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["register:after_version", "register:after_staging"])
+def test_crash_mid_register_leaves_no_alias_on_an_untagged_version(tracking_uri, tmp_path, stub_model_file, point):
+    """SIGKILL at a fault point: whatever survives, every alias points at a version that has its gate tags."""
+    make_upstream_runs(stub_model_file, GOOD)
+    assert register(tmp_path).returncode == 0
+    make_upstream_runs(stub_model_file, GOOD)
+    crashed = run_step("steps.register", "--registry-dir", str(tmp_path / "registry"), env={"FOLKSY_FAULT": point})
+    assert crashed.returncode == -9
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    current = aliases()
+    assert current["production"] == 1  # the crashed run never got as far as production
+    assert current["staging"] == (2 if point == "register:after_staging" else 1)
+    for version in client.search_model_versions("name = 'folksy-proverbs'"):
+        assert version.tags.get("gate_passed") in {"true", "false"}, f"version {version.version} has no gate decision"
+    assert not (tmp_path / "registry" / "folksy-proverbs" / "v2.json").exists()
+
+
+@pytest.mark.slow
+def test_racing_registers_end_with_one_consistent_production(tracking_uri, tmp_path, stub_model_file):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_ROOT
+
+    first = make_upstream_runs(stub_model_file, GOOD)
+    second = make_upstream_runs(stub_model_file, dict(GOOD, judge_mean=4.2))
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "steps.register", "--train-run-id", ids["train"], "--registry-dir", str(tmp_path / "registry")],
+            cwd=PROJECT_ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for ids in (first, second)
+    ]
+    outcomes = [racer.communicate(timeout=300) for racer in racers]
+    assert [racer.returncode for racer in racers] == [0, 0], outcomes
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    production = client.get_model_version_by_alias("folksy-proverbs", "production")
+    assert production.tags["gate_passed"] == "true"
+    # the alias's tags belong to the version it points at, not to the other racer's
+    assert production.tags["train_run_id"] in {first["train"], second["train"]}
+    assert production.run_id == production.tags["train_run_id"]
+    versions = client.search_model_versions("name = 'folksy-proverbs'")
+    assert sorted(int(v.version) for v in versions) == [1, 2]
