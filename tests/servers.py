@@ -1,0 +1,238 @@
+"""A real `mlflow server` on a free 127.0.0.1 port, for tests that need a tracking server over HTTP.
+
+    with mlflow_server(tmp_path) as server:
+        os.environ["MLFLOW_TRACKING_URI"] = server.url
+        ...
+
+The server keeps everything under `root`: the SQLite backend store (`mlflow.db`), the artifact store
+it proxies with `--serve-artifacts` (`artifacts/`), and its log (`server.log`). Clients get the
+default artifact root `mlflow-artifacts:/`, so every artifact upload and download goes through the
+server's HTTP API and never through the client's filesystem.
+
+`app_name="basic-auth"` starts MLflow's basic-auth app, with its user database under `root` and
+the admin user given by `admin_username` / `admin_password`.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from steps.tracking import PARENT_RUN_ENV
+
+START_TIMEOUT_S = 120  # a cold start on 2 busy cores (imports + SQLite migrations) takes 15-40 s
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class MlflowServer:
+    root: Path
+    port: int
+    process: subprocess.Popen
+    app_name: str | None = None
+    admin_username: str | None = None
+    admin_password: str | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def backend_store_uri(self) -> str:
+        return f"sqlite:///{self.root / 'mlflow.db'}"
+
+    @property
+    def artifacts_destination(self) -> Path:
+        return self.root / "artifacts"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "server.log"
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def wait_healthy(self, timeout: float = START_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mlflow server exited with code {self.process.returncode} before /health answered:\n{self.log_tail()}")
+            if self.healthy():
+                return
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"mlflow server on {self.url} did not answer /health within {timeout:.0f}s:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 20) -> None:
+        """SIGTERM the server's process group (the CLI and its uvicorn worker), SIGKILL if it lingers."""
+        if self.process.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(self.process.pid, sig)  # the group this server leads: nothing else is in it
+            except ProcessLookupError:
+                return
+            try:
+                self.process.wait(timeout=wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+
+def start_mlflow_server(
+    root,
+    *,
+    app_name: str | None = None,
+    admin_username: str = "admin",
+    admin_password: str | None = None,
+    extra_args: tuple[str, ...] = (),
+    env: dict | None = None,
+    timeout: float = START_TIMEOUT_S,
+) -> MlflowServer:
+    """Start `mlflow server` with its stores under `root` and return once /health answers 200."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    server_env = {**os.environ, **(env or {})}
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_NAME"):
+        server_env.pop(name, None)  # client settings of the calling test, not the server's
+    server_env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # no background job runner eating a core
+    if app_name == "basic-auth":
+        if not admin_password:
+            raise ValueError("app_name='basic-auth' needs admin_password (MLflow ships no default)")
+        auth_config = root / "basic_auth.ini"
+        auth_config.write_text(
+            "[mlflow]\n"
+            "default_permission = READ\n"
+            f"database_uri = sqlite:///{root / 'basic_auth.db'}\n"
+            f"admin_username = {admin_username}\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        )
+        server_env["MLFLOW_AUTH_CONFIG_PATH"] = str(auth_config)
+        server_env["MLFLOW_AUTH_ADMIN_PASSWORD"] = admin_password  # env, not the file: kept out of root
+
+    last_error = None
+    for _ in range(3):  # the free port may be taken between probing and binding
+        port = free_port()
+        command = [
+            sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+            "--serve-artifacts",
+            "--artifacts-destination", str(root / "artifacts"),
+            "--host", "127.0.0.1",
+            "--port", str(port),
+            "--workers", "1",  # SQLite takes one writer; one worker is also all 2 cores can spare
+            *(["--app-name", app_name] if app_name else []),
+            *extra_args,
+        ]  # fmt: skip
+        with open(root / "server.log", "ab") as log:
+            process = subprocess.Popen(
+                command, cwd=root, env=server_env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        server = MlflowServer(root, port, process, app_name, admin_username if app_name else None, admin_password)
+        try:
+            server.wait_healthy(timeout)
+            return server
+        except RuntimeError as error:
+            server.stop()
+            last_error = error
+            if "address already in use" not in server.log_tail().lower():
+                break
+    raise last_error
+
+
+@contextmanager
+def mlflow_server(root, **options):
+    """`start_mlflow_server` as a context manager that always stops the server."""
+    server = start_mlflow_server(root, **options)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PIPELINE_TIMEOUT_S = 1500
+
+
+@dataclass
+class FinishedPipeline:
+    """One `python -m steps.main` that finished against `server`; run_ids maps each step (and main) to its run."""
+
+    server: MlflowServer
+    experiment_name: str
+    experiment_id: str
+    run_ids: dict
+    model_name: str
+    seconds: float
+    log_path: Path
+
+
+def client_env(server: MlflowServer, experiment_name: str | None = None) -> dict:
+    """The environment of a client process of `server`: tracking over HTTP, no hub, this venv on PATH."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": server.url, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    env.pop("MLFLOW_RUN_ID", None)
+    env.pop(PARENT_RUN_ENV, None)  # a leftover parent id would nest the runs under someone else's
+    env.pop("MLFLOW_EXPERIMENT_NAME", None)
+    if experiment_name:
+        env["MLFLOW_EXPERIMENT_NAME"] = experiment_name
+    # `mlflow run` starts each step as `python -m steps.<step>`: that must be this venv's python
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def run_quick_pipeline(
+    server: MlflowServer, *, train_overrides: str, model_name: str = "folksy-proverbs", experiment_name: str = "folksy", timeout: float = PIPELINE_TIMEOUT_S
+) -> FinishedPipeline:
+    """Run the whole default pipeline in quick mode as a client of `server`, the way a user would."""
+    log_path = server.root / "pipeline.log"
+    command = [sys.executable, "-m", "steps.main", "--quick", "true", "--model-name", model_name, "--train-overrides", train_overrides]
+    started = time.monotonic()
+    with open(log_path, "wb") as log:
+        finished = subprocess.run(
+            command, cwd=PROJECT_ROOT, env=client_env(server, experiment_name), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=timeout
+        )
+    seconds = time.monotonic() - started
+    tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
+    if finished.returncode != 0:
+        raise RuntimeError(f"`{' '.join(command)}` exited with {finished.returncode} after {seconds:.0f}s:\n{tail}")
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=server.url)
+    experiment = client.get_experiment_by_name(experiment_name)
+    [main_run] = client.search_runs([experiment.experiment_id], filter_string="tags.`folksy.step` = 'main'")
+    run_ids = {"main": main_run.info.run_id}
+    for key, value in main_run.data.tags.items():
+        if key.startswith("folksy.") and key.endswith("_run_id"):
+            run_ids[key.removeprefix("folksy.").removesuffix("_run_id")] = value
+    return FinishedPipeline(server, experiment_name, experiment.experiment_id, run_ids, model_name, seconds, log_path)
+
+
+@contextmanager
+def finished_pipeline_server(root, *, train_overrides: str, **options):
+    """A live `mlflow server` under `root` whose store holds one finished quick pipeline."""
+    with mlflow_server(root) as server:
+        yield run_quick_pipeline(server, train_overrides=train_overrides, **options)
