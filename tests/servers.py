@@ -14,6 +14,7 @@ the admin user given by `admin_username` / `admin_password`.
 """
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -122,6 +123,10 @@ def start_mlflow_server(
     if app_name == "basic-auth":
         if not admin_password:
             raise ValueError("app_name='basic-auth' needs admin_password (MLflow ships no default)")
+        import importlib.util
+
+        if importlib.util.find_spec("flask_wtf") is None:
+            raise RuntimeError("app_name='basic-auth' needs the Flask-WTF package: pip install 'mlflow[auth]'")
         auth_config = root / "basic_auth.ini"
         auth_config.write_text(
             "[mlflow]\n"
@@ -132,6 +137,7 @@ def start_mlflow_server(
         )
         server_env["MLFLOW_AUTH_CONFIG_PATH"] = str(auth_config)
         server_env["MLFLOW_AUTH_ADMIN_PASSWORD"] = admin_password  # env, not the file: kept out of root
+        server_env.setdefault("MLFLOW_FLASK_SERVER_SECRET_KEY", secrets.token_hex(16))  # CSRF key, one per server
 
     last_error = None
     for _ in range(3):  # the free port may be taken between probing and binding
