@@ -93,7 +93,7 @@ def test_dedupe_drops_exact_pairs_only():
 
 @pytest.mark.parametrize(
     "ratios, message",
-    [((0.8, 0.1, 0.05), "must sum to 1"), ((1.0, 0.0, 0.0), "--val-ratio must be between 0 and 1"), ((-0.1, 0.6, 0.5), "--train-ratio")],
+    [((0.8, 0.1, 0.05), "must sum to 1"), ((0.95, 0.0, 0.05), "--val-ratio must be between 0 and 1"), ((-0.1, 0.6, 0.5), "--train-ratio")],
 )
 def test_bad_ratios(ratios, message):
     with pytest.raises(FolksyError, match=message):
