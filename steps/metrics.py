@@ -191,10 +191,14 @@ def ngram_novelty(generations: list[str], training_sayings: list[str], n: int = 
     return sum(gram not in seen for gram in grams) / len(grams) if grams else math.nan
 
 
+_CLITIC = re.compile(r"'(?:s|ll|d|re|ve)$")
+
+
 def adheres(generation: str, seed_words: list[str], plural) -> bool:
-    """True if every seeded word appears in the generation as a whole word, as itself or as `plural(word)`.
-    A multi-word seed ("ice cream") must appear as that word sequence; the plural applies to its last word."""
-    tokens = words(generation)
+    """True if every seeded word appears in the generation as a whole word, as itself or as `plural(word)`,
+    also with a possessive or contracted ending ("the parade's gonna" names "parade"). A multi-word seed
+    ("ice cream") must appear as that word sequence; the plural applies to its last word."""
+    tokens = [_CLITIC.sub("", token) for token in words(generation)]
     text = " " + " ".join(tokens) + " "
     for seed in seed_words:
         seed_tokens = words(seed)
@@ -238,3 +242,58 @@ def family_entropy(shares: dict[str, float]) -> float:
         return math.nan
     probabilities = [share / total for share in shares.values() if share > 0]
     return -sum(p * math.log(p) for p in probabilities) / math.log(len(shares))
+
+
+def system_metrics(
+    generations: list[str],
+    embeddings,
+    predicted_families: list[str],
+    *,
+    families: list[str],
+    training_sayings: list[str],
+    training_embeddings,
+    references: list[list[str]],
+    seed_words: list[list[str] | None],
+    plural,
+    shared: list[int],
+) -> tuple[dict[str, float], "object"]:
+    """Every generation metric for one system, computed the same way for model, base and engine.
+
+    All lists are aligned with `generations`. `references[i]` is empty unless prompt i is a test prompt;
+    `seed_words[i]` is None unless it is word-seeded. `shared` lists the positions of the prompts that
+    all three systems answered: BLEU/ROUGE (on its test prompts) and the set-level diversity metrics
+    (distinct-n, self-BLEU, near-duplicate share), whose values depend on how many texts there are,
+    use only those, so the systems are compared on equal footing. Per-generation shares use every
+    generation. Returns the metrics and each generation's nearest-training-saying similarity.
+    """
+    import numpy as np
+
+    embeddings = np.asarray(embeddings)
+    nearest = nearest_similarities(embeddings, training_embeddings)
+    shared_texts = [generations[i] for i in shared]
+    scored = [i for i in shared if references[i]]
+    seeded = [i for i, seeds in enumerate(seed_words) if seeds]
+    shares = family_shares(predicted_families, families)
+    metrics = {
+        "generations": len(generations),
+        "mean_words": sum(len(words(text)) for text in generations) / len(generations) if generations else math.nan,
+        "empty_share": sum(not text.strip() for text in generations) / len(generations) if generations else math.nan,
+        "distinct_1": distinct_n(shared_texts, 1),
+        "distinct_2": distinct_n(shared_texts, 2),
+        "self_bleu": self_bleu(shared_texts),
+        "near_duplicate_share": near_duplicate_share(embeddings[shared]),
+        "near_copy_share": _share_at_least(nearest, NEAR_THRESHOLD),
+        "nn_similarity_mean": float(np.nanmean(nearest)) if len(nearest) else math.nan,
+        "exact_copy_share": exact_copy_share(generations, training_sayings),
+        f"ngram_novelty_{NOVELTY_ORDER}": ngram_novelty(generations, training_sayings),
+        "prompt_adherence": prompt_adherence([generations[i] for i in seeded], [seed_words[i] for i in seeded], plural),
+        "families_present": families_present(shares),
+        "family_entropy": family_entropy(shares),
+        "unclassified_share": 1 - sum(shares.values()) if generations else math.nan,
+        **{f"family_share/{family}": share for family, share in shares.items()},
+    }
+    if scored:
+        hypotheses, refs = [generations[i] for i in scored], [references[i] for i in scored]
+        metrics["bleu"] = corpus_bleu(hypotheses, refs)[0]
+        metrics.update(rouge(hypotheses, refs))
+    return metrics, nearest

@@ -22,6 +22,7 @@ from steps.metrics import (
     prompt_adherence,
     rouge,
     self_bleu,
+    system_metrics,
     words,
 )
 
@@ -133,6 +134,8 @@ def test_prompt_adherence_takes_word_or_plural_as_whole_words():
     # "Cats" (plural) and "Cat" count; "Catsup" is another word
     assert prompt_adherence(generations, seeds, naive_plural) == pytest.approx(2 / 4)
     assert adheres("Two ice creams melt faster than one.", ["ice cream"], naive_plural)
+    assert adheres("The parade's gonna be loud regardless.", ["parade"], naive_plural)
+    assert adheres("Never trust the cats' opinion.", ["cat"], naive_plural)
     assert not adheres("Ice is cream's cousin.", ["ice cream"], naive_plural)
     assert adheres("A cat and no dog.", ["cat", "dog"], naive_plural)  # every seed must appear...
     assert not adheres("A cat and no mouse.", ["cat", "dog"], naive_plural)  # ...so one missing fails
@@ -153,3 +156,47 @@ def test_family_shares_presence_and_entropy():
 def test_perplexity_from_summed_nll():
     assert perplexity(6.0, 3) == pytest.approx(math.e**2)  # mean nll 2 nats per token
     assert math.isnan(perplexity(0.0, 0))
+
+
+def test_system_metrics_compare_on_shared_prompts_and_share_over_all():
+    generations = ["The cat sat on the mat.", "The cat sat on the mat.", "A dog ran far away today."]
+    scores, nearest = system_metrics(
+        generations,
+        np.array([[1, 0], [1, 0], [0, 1]], dtype=np.float32),
+        ["f1", "f1", "unclassified"],
+        families=["f1", "f2"],
+        training_sayings=["The cat sat on the mat."],
+        training_embeddings=np.array([[1, 0]], dtype=np.float32),
+        references=[["The cat sat on the mat."], [], ["A dog ran far away today."]],
+        seed_words=[["cat"], None, ["cow"]],
+        plural=naive_plural,
+        shared=[0, 1],
+    )
+    assert list(nearest) == pytest.approx([1.0, 1.0, 0.0])
+    expected = {
+        "generations": 3,
+        "mean_words": 6.0,
+        "empty_share": 0.0,
+        # set-level metrics see only the shared prompts 0 and 1, the same saying twice
+        "distinct_1": 5 / 12,
+        "distinct_2": 5 / 10,
+        "self_bleu": 100.0,
+        "near_duplicate_share": 1.0,
+        # BLEU/ROUGE: test prompts among the shared ones, i.e. prompt 0 only, a perfect match
+        "bleu": 100.0,
+        "rouge1": 100.0,
+        "rouge2": 100.0,
+        "rougeL": 100.0,
+        # per-generation shares see all three
+        "near_copy_share": 2 / 3,
+        "nn_similarity_mean": 2 / 3,
+        "exact_copy_share": 2 / 3,
+        "ngram_novelty_4": 3 / 9,  # only the dog saying's three 4-grams are new
+        "prompt_adherence": 1 / 2,  # the cat saying names its cat, the dog saying no cow
+        "family_share/f1": 2 / 3,
+        "family_share/f2": 0.0,
+        "unclassified_share": 1 / 3,
+        "families_present": 1,
+        "family_entropy": 0.0,
+    }
+    assert scores == pytest.approx(expected)
