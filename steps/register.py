@@ -127,7 +127,7 @@ def write_entry(entry: dict, directory) -> "Path":
 @click.option("--min-calibration-spearman", type=float, default=DEFAULTS.min_calibration_spearman, show_default=True)
 @click.option("--max-injection-mean", type=float, default=DEFAULTS.max_injection_mean, show_default=True)
 @click.option("--force", type=bool, default=False, show_default=True, help="Promote to production whatever the gate says (recorded as forced).")
-@click.option("--registry-dir", default="registry", show_default=True, help="Where the JSON registry entry is written.")
+@click.option("--registry-dir", default="registry", show_default=True, envvar="FOLKSY_REGISTRY_DIR", help="Where the JSON registry entry is written (env FOLKSY_REGISTRY_DIR).")
 def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_mean, max_low_share, min_calibration_spearman, max_injection_mean, force, registry_dir):
     from pathlib import Path
 
@@ -153,6 +153,10 @@ def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_
             train = client.get_run(train_run_id)
         except Exception:
             raise FolksyError(f"--train-run-id '{train_run_id}': no such run") from None
+        # checked before the registry is touched: registering a run without a model would leave an empty model behind
+        kind, status = train.data.tags.get("folksy.step", "non-folksy"), train.info.status
+        if kind != "train" or status != "FINISHED":
+            raise FolksyError(f"--train-run-id '{train_run_id}': a {status} {kind} run; register needs a FINISHED train run")
         source = f"runs:/{train_run_id}/model"
         experiments = [train.info.experiment_id]
         judge = client.get_run(judge_run_id) if judge_run_id else find_scoring_run(client, experiments, "judge", source)

@@ -1,0 +1,170 @@
+"""The whole pipeline as a user runs it (`mlflow run . --env-manager local`), then the model in use.
+
+One quick pipeline run on a real SQLite store is shared by every test here: it trains the embedded
+model for a few steps, evaluates and judges it briefly, and registers it.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT, run_step
+
+pytestmark = pytest.mark.slow
+
+QUICK_TRAIN = "train_subsample=64,val_subsample=16,max_steps=4,eval_steps=2,save_steps=2,logging_steps=1,sample_max_new_tokens=8"
+STEPS = ["prepare", "train", "evaluate", "judge", "register"]
+
+
+def mlflow_cli(*args, env, timeout=1500):
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "mlflow"), *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    home = tmp_path_factory.mktemp("pipeline")
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
+        "MLFLOW_EXPERIMENT_NAME": "folksy-main-test",
+        "FOLKSY_REGISTRY_DIR": str(home / "registry"),
+        # `mlflow run` starts each step with the `python` on PATH: make it this environment's
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    env.pop("MLFLOW_RUN_ID", None)
+    args = ["run", ".", "--env-manager", "local", "--experiment-name", "folksy-main-test", "-P", f"train_overrides={QUICK_TRAIN}", "-P", "quick=true"]
+    started = time.time()
+    first = mlflow_cli(*args, env=env)
+    first_seconds = time.time() - started
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-5000:]
+    started = time.time()
+    second = mlflow_cli(*args, env=env)
+    second_seconds = time.time() - started
+    assert second.returncode == 0, second.stderr[-3000:]
+    return {"env": env, "home": home, "first": first, "second": second, "first_seconds": first_seconds, "second_seconds": second_seconds}
+
+
+def client_for(pipeline):
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(pipeline["env"]["MLFLOW_TRACKING_URI"])
+    return MlflowClient(pipeline["env"]["MLFLOW_TRACKING_URI"])
+
+
+def step_runs(pipeline) -> dict:
+    client = client_for(pipeline)
+    experiment = client.get_experiment_by_name("folksy-main-test")
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    by_step = {}
+    for run in runs:
+        by_step.setdefault(run.data.tags.get("folksy.step"), []).append(run)
+    return by_step
+
+
+def test_each_step_is_a_finished_run_nested_under_main(pipeline):
+    by_step = step_runs(pipeline)
+    assert len(by_step["main"]) == 2  # the first pipeline and the re-run
+    first_main = by_step["main"][0]
+    for step in STEPS:
+        assert len(by_step[step]) == 1, f"{step} should have run once and been reused on the re-run"
+        run = by_step[step][0]
+        assert run.info.status == "FINISHED" and run.info.run_name == step
+        assert run.data.tags["mlflow.parentRunId"] == first_main.info.run_id
+        assert first_main.data.tags[f"folksy.{step}_run_id"] == run.info.run_id
+    train = by_step["train"][0]
+    assert train.data.params["prepare_run_id"] == by_step["prepare"][0].info.run_id
+    assert by_step["evaluate"][0].data.params["model_uri"] == f"runs:/{train.info.run_id}/model"
+
+
+def test_rerun_reuses_every_finished_step(pipeline):
+    out = pipeline["second"].stdout + pipeline["second"].stderr
+    for position, step in enumerate(STEPS, start=1):
+        assert f"[{position}/5] {step}: reusing finished run" in out
+    assert pipeline["second_seconds"] < pipeline["first_seconds"] / 2
+
+
+def test_registered_version_has_staging_and_production_iff_gate_passed(pipeline):
+    client = client_for(pipeline)
+    model = client.get_registered_model("folksy-proverbs")
+    version = client.get_model_version("folksy-proverbs", "1")
+    assert model.aliases.get("staging") == 1
+    passed = version.tags["gate_passed"] == "true"
+    assert ("production" in model.aliases) == passed
+    assert version.tags["gate_reason"]
+    entry = json.loads((pipeline["home"] / "registry" / "folksy-proverbs" / "v1.json").read_text())
+    assert entry["model_id"] == "folksy-proverbs/1"
+    assert entry["status"] == ("production" if passed else "staging")
+    assert entry["run_ids"]["judge"] == version.tags["judge_run_id"]
+
+
+def force_production(pipeline) -> None:
+    client = client_for(pipeline)
+    if "production" not in client.get_registered_model("folksy-proverbs").aliases:
+        train = step_runs(pipeline)["train"][0].info.run_id
+        result = run_step("steps.register", "--train-run-id", train, "--force", "true", "--registry-dir", str(pipeline["home"] / "registry"), env=pipeline["env"])
+        assert result.returncode == 0, result.stderr
+
+
+def test_production_model_loads_by_alias_in_a_fresh_process(pipeline):
+    force_production(pipeline)
+    code = (
+        "import mlflow, json\n"
+        "model = mlflow.pyfunc.load_model('models:/folksy-proverbs@production')\n"
+        "out = model.predict(['Tell me something about rain.', 'Tell me a proverb.'], params={'max_new_tokens': 16, 'seed': 1})\n"
+        "print(json.dumps(list(out)))\n"
+    )
+    env = {**pipeline["env"], "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, cwd=pipeline["home"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    sayings = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(sayings) == 2 and all(isinstance(s, str) and s.strip() for s in sayings)
+
+
+def test_folksy_generate_uses_the_production_model(pipeline):
+    force_production(pipeline)
+    result = run_step("steps.cli", "generate", "Tell me something about rain.", "-n", "2", "--max-new-tokens", "12", "--seed", "3", env=pipeline["env"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len([line for line in result.stdout.splitlines() if line.strip()]) >= 2
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_mlflow_models_serve_answers_invocations(pipeline):
+    force_production(pipeline)
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", "models:/folksy-proverbs@production", "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=pipeline["home"], env=pipeline["env"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read()[-3000:]
+                assert time.time() < deadline, "mlflow models serve did not come up within 180 s"
+                time.sleep(1)
+        body = json.dumps({"inputs": ["Tell me something about rain."], "params": {"max_new_tokens": 12, "seed": 2}}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"})
+        answer = json.loads(urllib.request.urlopen(request, timeout=120).read())
+        [saying] = answer["predictions"]
+        assert isinstance(saying, str) and saying.strip()
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
