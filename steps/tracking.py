@@ -1,6 +1,7 @@
 """MLflow conventions shared by every step: tracking URI, experiment, run naming and failure handling."""
 
 import os
+import re
 import signal
 import subprocess
 from contextlib import contextmanager
@@ -23,11 +24,34 @@ def experiment_name() -> str:
 def configure():
     """Point MLflow at the project's store and experiment. Returns the mlflow module."""
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     mlflow.set_tracking_uri(tracking_uri())
     if not os.environ.get("MLFLOW_RUN_ID"):  # `mlflow run` already created the run in its experiment
-        mlflow.set_experiment(experiment_name())
+        try:
+            mlflow.set_experiment(experiment_name())
+        except MlflowException as error:
+            refused = login_error(error)
+            if refused is None:
+                raise
+            raise refused from None
     return mlflow
+
+
+def login_error(error) -> "FolksyError | None":
+    """A one-line FolksyError for a tracking server that refused our login (HTTP 401/403), else None."""
+    from steps.errors import FolksyError
+
+    status = error.get_http_status_code() if hasattr(error, "get_http_status_code") else None
+    if status not in (401, 403):
+        return None
+    server = re.sub(r"^(\w+://)[^/@]*@", r"\1", tracking_uri())  # never echo a password embedded in the URI
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    if status == 403:
+        return FolksyError(f"MLFLOW_TRACKING_URI {server}: user '{user}' may not use experiment '{experiment_name()}' (HTTP 403)")
+    if user:
+        return FolksyError(f"MLFLOW_TRACKING_URI {server}: the server rejected user '{user}' (HTTP 401); check MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD")
+    return FolksyError(f"MLFLOW_TRACKING_URI {server}: the server wants a login (HTTP 401); set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD")
 
 
 def git_commit() -> str | None:
