@@ -58,6 +58,8 @@ def get_or_run(step: str, parameters: dict, version: str, position: int, experim
         ".", entry_point=step, parameters=parameters, env_manager="local", experiment_id=experiment_id, synchronous=False
     )
     if not submitted.wait():
+        if MlflowClient().get_run(submitted.run_id).info.status == "RUNNING":  # the step died before it could say so
+            MlflowClient().set_terminated(submitted.run_id, status="FAILED")
         raise click.ClickException(f"step '{step}' failed (run {submitted.run_id}); see its output above and the run in `mlflow ui`")
     MlflowClient().set_tag(submitted.run_id, "folksy.cache_key", key)  # only finished runs become reusable
     click.secho(f"{label}: done in {time.time() - started:.0f}s, run {submitted.run_id}", fg="green")
@@ -85,6 +87,7 @@ def main(config, corpus, model_name, judge_backend, train_overrides, quick):
                            "train_overrides": train_overrides, "quick": quick, "code_version": version[:16]})
         os.environ[PARENT_RUN_ENV] = parent.info.run_id
         os.environ.pop("MLFLOW_RUN_ID", None)  # each step gets its own run, not ours
+        os.environ.pop("MLFLOW_EXPERIMENT_NAME", None)  # steps get experiment_id; `mlflow run` refuses both at once
         experiment_id = parent.info.experiment_id
         quick_flag = str(quick).lower()
 
