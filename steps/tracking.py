@@ -31,27 +31,30 @@ def configure():
         try:
             mlflow.set_experiment(experiment_name())
         except MlflowException as error:
-            refused = login_error(error)
-            if refused is None:
+            one_line = tracking_error(error)
+            if one_line is None:
                 raise
-            raise refused from None
+            raise one_line from None
     return mlflow
 
 
-def login_error(error) -> "FolksyError | None":
-    """A one-line FolksyError for a tracking server that refused our login (HTTP 401/403), else None."""
+def tracking_error(error) -> "FolksyError | None":
+    """A one-line FolksyError for a tracking server that refused our login (HTTP 401/403) or cannot be
+    reached at all; None for any other MlflowException."""
     from steps.errors import FolksyError
 
-    status = error.get_http_status_code() if hasattr(error, "get_http_status_code") else None
-    if status not in (401, 403):
-        return None
     server = re.sub(r"^(\w+://)[^/@]*@", r"\1", tracking_uri())  # never echo a password embedded in the URI
+    if "Max retries exceeded" in str(error) or "NewConnectionError" in str(error):
+        return FolksyError(f"MLFLOW_TRACKING_URI {server}: cannot reach the tracking server; is it running, and is the URI right?")
+    status = error.get_http_status_code() if hasattr(error, "get_http_status_code") else None
     user = os.environ.get("MLFLOW_TRACKING_USERNAME")
     if status == 403:
         return FolksyError(f"MLFLOW_TRACKING_URI {server}: user '{user}' may not use experiment '{experiment_name()}' (HTTP 403)")
-    if user:
+    if status == 401 and user:
         return FolksyError(f"MLFLOW_TRACKING_URI {server}: the server rejected user '{user}' (HTTP 401); check MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD")
-    return FolksyError(f"MLFLOW_TRACKING_URI {server}: the server wants a login (HTTP 401); set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD")
+    if status == 401:
+        return FolksyError(f"MLFLOW_TRACKING_URI {server}: the server wants a login (HTTP 401); set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD")
+    return None
 
 
 def git_commit() -> str | None:
