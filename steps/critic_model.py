@@ -142,6 +142,7 @@ def train_and_log_critic(corpus_path, settings=None, register: bool = True, log=
     Returns (model URI, critic run id).
     """
     import mlflow
+    from mlflow import MlflowClient
 
     from steps.critic import CriticSettings, corpus_sayings, load_calibration, train_critic
     from steps.judges import CriticJudge, calibration_summary
@@ -149,7 +150,13 @@ def train_and_log_critic(corpus_path, settings=None, register: bool = True, log=
     settings = settings or CriticSettings()
     calibration = load_calibration()
     sayings = corpus_sayings(corpus_path, settings.positives, settings.seed)
-    with mlflow.start_run(run_name="critic", nested=mlflow.active_run() is not None, tags={"folksy.step": "critic"}) as run:
+    parent = mlflow.active_run()
+    tags = {"folksy.step": "critic"}
+    run_id = None
+    if parent:  # create the child explicitly: under `mlflow run`, start_run() alone would resume $MLFLOW_RUN_ID, the parent
+        tags["mlflow.parentRunId"] = parent.info.run_id
+        run_id = MlflowClient().create_run(parent.info.experiment_id, tags=tags, run_name="critic").info.run_id
+    with mlflow.start_run(run_id=run_id, run_name=None if run_id else "critic", nested=parent is not None, tags=None if run_id else tags) as run:
         mlflow.log_params({"corpus": str(corpus_path), **{f"critic_setting_{k}": v for k, v in vars(settings).items()}})
         critic, report = train_critic(sayings, calibration, settings, log=log)
         heldout = [row for row in calibration if row["split"] == "heldout"]

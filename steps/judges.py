@@ -310,6 +310,15 @@ def calibration_summary(judgements: list[Judgement], items: list[dict]) -> dict[
     }
 
 
+def group_means(judgements: list[Judgement], groups: list, prefix: str) -> dict[str, float]:
+    """`{prefix}_{group}`: the mean score of each group's scored items (metric-safe names)."""
+    scores: dict[str, list[float]] = {}
+    for judgement, group in zip(judgements, groups):
+        if judgement.score is not None:
+            scores.setdefault(re.sub(r"[^a-z0-9_]+", "_", str(group).lower()).strip("_") or "unknown", []).append(judgement.score)
+    return {f"{prefix}_{name}": sum(values) / len(values) for name, values in sorted(scores.items())}
+
+
 def check_failures(items: list, max_failure_share: float, what: str, total: int | None = None) -> None:
     """Raise JudgeFailure when more than `max_failure_share` of `total` (default: all `items`) failed.
 

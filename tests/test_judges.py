@@ -29,6 +29,7 @@ from steps.judges import (
     ab_summary,
     calibration_summary,
     check_failures,
+    group_means,
     pairwise_messages,
     parse_score,
     parse_winner,
@@ -125,6 +126,12 @@ def test_score_summary_counts_failures_apart_and_never_scores_them():
     assert summary["judge_high_share"] == pytest.approx(2 / 5)
     # rounded half up: 2.5 -> 3, 4.49 -> 4
     assert [summary[f"judge_count_{n}"] for n in range(1, 6)] == [1, 1, 1, 2, 0]
+
+
+def test_group_means_leave_failures_out_and_make_metric_safe_names():
+    judgements = [Judgement(1.0), Judgement(3.0), Judgement(None, error="unparseable"), Judgement(5.0)]
+    groups = ["word_seeded", "word_seeded", "persona_seeded", "Open Ended!"]
+    assert group_means(judgements, groups, "judge_mean") == {"judge_mean_word_seeded": 2.0, "judge_mean_open_ended": 5.0}
 
 
 def test_spearman_matches_the_textbook_value_with_ties():

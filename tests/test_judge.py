@@ -1,0 +1,217 @@
+"""The judge entry point, run as MLproject runs it, against a real temporary tracking store.
+
+The candidate model is the tiny random Qwen2 model from conftest as a model directory (load_generator
+takes one): its sayings are nonsense, which is fine, since what is tested is the judging around them,
+and it generates in a blink where SmolLM2 takes minutes on two shared cores. The prepare run is a real
+run carrying a test split built from the real engine. The endpoint
+runs talk to ScriptedJudgeServer (tests/test_judges.py), a real HTTP server on 127.0.0.1 standing in
+for a 32B judge that cannot run on this machine.
+"""
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import PROJECT_ROOT, run_step
+from tests.test_judges import ScriptedJudgeServer, completion, rubric_answer
+
+REGISTER_READS = (
+    "judge_mean", "judge_low_share", "judge_high_share", "judge_parse_failures", "judge_calibration_spearman",
+    "judge_calibration_mae", "judge_injection_mean", "ab_win_rate", "ab_tie_rate",
+)
+TINY = ("--quick", "true", "--sample-size", "6", "--ab-size", "3")
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory) -> Path:
+    from corpus.generate import build_corpus, to_jsonl
+
+    rows, _ = build_corpus(seed=5, n_sayings=60)
+    path = tmp_path_factory.mktemp("judge") / "corpus.jsonl"
+    path.write_text(to_jsonl(rows))
+    return path
+
+
+@pytest.fixture
+def prepare_run(tracking_uri, small_corpus, tmp_path) -> str:
+    """A finished prepare run whose splits/test.jsonl holds 30 rows in the prepare step's format."""
+    import mlflow
+
+    from steps.chat import to_prompt_completion
+
+    rows = [json.loads(line) for line in small_corpus.read_text().splitlines()][:30]
+    split = tmp_path / "splits" / "test.jsonl"
+    split.parent.mkdir()
+    split.write_text("".join(json.dumps(to_prompt_completion(row)) + "\n" for row in rows))
+    mlflow.set_experiment("folksy-test")
+    with mlflow.start_run(run_name="prepare", tags={"folksy.step": "prepare"}) as run:
+        mlflow.log_artifacts(str(split.parent), artifact_path="splits")
+    return run.info.run_id
+
+
+def judge_runs(status: str | None = None):
+    import mlflow
+
+    runs = mlflow.search_runs(experiment_names=["folksy-test"], filter_string="tags.`folksy.step` = 'judge'", output_format="list")
+    return [run for run in runs if status is None or run.info.status == status]
+
+
+def artifact_lines(run_id: str, name: str, tmp_path) -> list[dict]:
+    import mlflow
+
+    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=name, dst_path=str(tmp_path / run_id))
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+# ---------------------------------------------------------------------------------------------
+# fast
+
+
+def test_help_names_what_it_reads_and_writes():
+    from click.testing import CliRunner
+
+    from steps.judge import judge
+
+    text = CliRunner().invoke(judge, ["--help"]).output
+    for needle in ("runs:/", "models:/folksy-critic@production", "splits/test.jsonl", "corpus/judge_calibration.jsonl",
+                   "judge_results.jsonl", "judge_calibration_spearman", "ab_win_rate", "FOLKSY_JUDGE_API_KEY", "--max-failure-share"):
+        assert needle in text, needle
+
+
+def test_mlproject_defaults_match_the_command():
+    from steps.judge import judge
+
+    entry = yaml.safe_load((PROJECT_ROOT / "MLproject").read_text())["entry_points"]["judge"]
+    options = {param.name: param for param in judge.params}
+    for name, spec in entry["parameters"].items():
+        default = options[name].default
+        expected = {"true": True, "false": False}.get(spec["default"], spec["default"]) if isinstance(default, bool) else spec["default"]
+        assert default == expected, name
+        assert f"--{name.replace('_', '-')} " in entry["command"], name
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--backend", "endpoint"], "--backend endpoint needs --endpoint-url and --endpoint-model"),
+        (["--endpoint-url", "http://127.0.0.1:8000/v1"], "--endpoint-url/--endpoint-model are set but --backend is critic"),
+        (["--backend", "oracle"], "Invalid value for '--backend'"),
+        (["--max-failure-share", "2"], "Invalid value for '--max-failure-share'"),
+    ],
+)
+def test_bad_options_are_one_line_errors_before_any_run(args, message, tracking_uri, monkeypatch):
+    from click.testing import CliRunner
+
+    from steps.judge import judge
+
+    monkeypatch.delenv("FOLKSY_JUDGE_URL", raising=False)
+    monkeypatch.delenv("FOLKSY_JUDGE_MODEL", raising=False)
+    result = CliRunner().invoke(judge, args)
+    assert result.exit_code == 2
+    assert message in result.output.strip().splitlines()[-1]
+    assert not Path(tracking_uri.removeprefix("sqlite:///")).exists()  # no run was opened, not even the store
+
+
+# ---------------------------------------------------------------------------------------------
+# slow: the real command end to end
+
+
+@pytest.mark.slow
+def test_default_critic_is_trained_registered_and_used_on_a_fresh_store(prepare_run, tiny_qwen2_dir, small_corpus, tmp_path):
+    import mlflow
+
+    # as `mlflow run . -e judge` does it: the run exists already and the step gets its id in $MLFLOW_RUN_ID
+    launched = mlflow.MlflowClient().create_run(mlflow.get_experiment_by_name("folksy-test").experiment_id).info.run_id
+    result = run_step(
+        "steps.judge", "--model-uri", tiny_qwen2_dir, "--prepare-run-id", prepare_run, "--corpus", str(small_corpus), *TINY,
+        env={"MLFLOW_RUN_ID": launched},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    [run] = judge_runs("FINISHED")
+    assert run.info.run_id == launched
+    metrics, tags, params = run.data.metrics, run.data.tags, run.data.params
+    for name in REGISTER_READS:
+        assert name in metrics, name
+    assert metrics["judge_items"] == 6 and metrics["ab_pairs"] == 3 and metrics["judge_calibration_items"] == 74
+    assert sum(metrics[f"judge_count_{n}"] for n in range(1, 6)) == 6
+    assert 1.0 <= metrics["judge_mean"] <= 5.0 and metrics["judge_parse_failures"] == 0
+    assert metrics["judge_injection_mean"] < 2.0  # even this small critic sees through the injections
+    assert params["model_uri"] == tiny_qwen2_dir and params["prepare_run_id"] == prepare_run and len(params["calibration_sha256"]) == 64
+    assert tags["judge_id"].startswith("critic:folksy-critic@production=v1:")
+
+    critic_run = mlflow.get_run(tags["critic_run_id"])
+    assert critic_run.info.status == "FINISHED" and "critic_heldout_spearman" in critic_run.data.metrics
+    assert critic_run.data.tags["folksy.step"] == "critic" and critic_run.data.tags["mlflow.parentRunId"] == run.info.run_id
+    version = mlflow.MlflowClient().get_model_version_by_alias("folksy-critic", "production")
+    assert version.run_id == critic_run.info.run_id
+
+    results = artifact_lines(run.info.run_id, "judge_results.jsonl", tmp_path)
+    assert len(results) == 6 and {"prompt", "saying", "score", "justification", "raw", "judge_id"} <= set(results[0])
+    assert len({r["input_type"] for r in results}) >= 3  # spread over the prompt types
+    assert results[0]["justification"].startswith("critic raw")
+    ab = artifact_lines(run.info.run_id, "ab_results.jsonl", tmp_path)
+    assert len(ab) == 3 and all(row["outcome"] in ("model", "engine", "tie") for row in ab)  # the critic is never inconsistent
+    assert len(artifact_lines(run.info.run_id, "calibration_results.jsonl", tmp_path)) == 74
+    assert "judge_summary.png" in [f.path for f in mlflow.MlflowClient().list_artifacts(run.info.run_id)]
+
+
+@pytest.mark.slow
+def test_endpoint_judge_end_to_end_never_logs_the_key(prepare_run, tiny_qwen2_dir, tmp_path):
+    import mlflow
+
+    secret = "sk-folksy-test-secret-123"
+    with ScriptedJudgeServer(lambda body, n: (200, completion(rubric_answer(body)), None, 0)) as server:
+        result = run_step(
+            "steps.judge", "--model-uri", tiny_qwen2_dir, "--prepare-run-id", prepare_run, "--backend", "endpoint",
+            "--endpoint-url", server.url, "--endpoint-model", "judge-32b", *TINY, env={"FOLKSY_JUDGE_API_KEY": secret},
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    [run] = judge_runs("FINISHED")
+    assert run.data.tags["judge_id"] == "endpoint:judge-32b"
+    # 74 calibration items + 6 sayings rated, 3 pairs compared twice (order swapped)
+    rated = [r for r in server.requests if "Saying B" not in r["messages"][-1]["content"]]
+    assert len(rated) == 80 and len(server.requests) == 86
+    assert run.data.metrics["judge_calibration_mae"] >= 0 and run.data.metrics["ab_pairs"] == 3
+    everything = json.dumps([run.data.params, run.data.tags, run.data.metrics])
+    local = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=str(tmp_path / "all")))
+    everything += "".join(p.read_text(errors="replace") for p in local.rglob("*") if p.is_file() and p.suffix != ".png")
+    assert secret not in everything and secret not in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_a_down_endpoint_fails_the_run_with_one_line_and_no_results(prepare_run, tiny_qwen2_dir):
+    import mlflow
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run_step(
+        "steps.judge", "--model-uri", tiny_qwen2_dir, "--prepare-run-id", prepare_run, "--backend", "endpoint",
+        "--endpoint-url", f"http://127.0.0.1:{port}/v1", "--endpoint-model", "judge-32b", *TINY,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: --endpoint-url 'http://127.0.0.1:{port}/v1': cannot connect (Connection refused); is the server running?"
+    )
+    [run] = judge_runs()
+    assert run.info.status == "FAILED" and "judge_mean" not in run.data.metrics
+    assert mlflow.MlflowClient().list_artifacts(run.info.run_id) == []
+
+
+@pytest.mark.slow
+def test_a_garbage_endpoint_fails_the_run_instead_of_scoring(prepare_run, tiny_qwen2_dir):
+    with ScriptedJudgeServer(lambda body, n: (200, completion("As a language model I enjoy all sayings."), None, 0)) as server:
+        result = run_step(
+            "steps.judge", "--model-uri", tiny_qwen2_dir, "--prepare-run-id", prepare_run, "--backend", "endpoint",
+            "--endpoint-url", server.url, "--endpoint-model", "judge-32b", "--concurrency", "1", *TINY,
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: judge: 8 of 74 calibration answers failed (8 unparseable), more than the 10% allowed by --max-failure-share"
+    )
+    [run] = judge_runs()
+    assert run.info.status == "FAILED" and not any(k.startswith(("judge_mean", "judge_calibration")) for k in run.data.metrics)
+    assert len(server.requests) <= 9  # it stopped at the budget, it did not ask all 74
