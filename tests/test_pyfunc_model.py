@@ -1,0 +1,113 @@
+"""FolksyModel: the pyfunc wrapper around SayingGenerator, saved from code and loaded in a fresh process."""
+
+import inspect
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from mlflow.exceptions import MlflowException
+
+from steps.errors import FolksyError
+from steps.generation import SayingGenerator
+from steps.pyfunc_model import PARAM_NAMES, checked_params, generation_defaults, prompts_from, signature
+
+
+def test_signature_declares_the_five_params_with_the_generators_defaults():
+    params = {p.name: (p.dtype.name, p.default) for p in signature().params.params}
+    defaults = inspect.signature(SayingGenerator.generate).parameters
+    assert list(params) == list(PARAM_NAMES) == ["temperature", "top_p", "max_new_tokens", "num_return_sequences", "seed"]
+    assert params == {
+        "temperature": ("double", defaults["temperature"].default),
+        "top_p": ("double", defaults["top_p"].default),
+        "max_new_tokens": ("long", defaults["max_new_tokens"].default),
+        "num_return_sequences": ("long", 1),
+        "seed": ("long", None),
+    }
+    assert [c.type.name for c in signature().inputs.inputs] == ["string"]
+
+
+@pytest.mark.parametrize(
+    "model_input, prompts",
+    [
+        (["a", "b"], ["a", "b"]),
+        ("a", ["a"]),
+        (pd.DataFrame({"prompt": ["a", "b"], "meta_template": ["x", "y"]}), ["a", "b"]),
+        (pd.DataFrame({0: ["a"]}), ["a"]),  # what MLflow makes of a plain list under a column signature
+        (pd.Series(["a", "b"]), ["a", "b"]),
+    ],
+)
+def test_prompts_from_lists_and_dataframes(model_input, prompts):
+    assert prompts_from(model_input) == prompts
+
+
+def test_a_dataframe_without_a_prompt_column_is_refused():
+    with pytest.raises(MlflowException, match="needs a 'prompt' column; got columns \\['a', 'b'\\]"):
+        prompts_from(pd.DataFrame({"a": ["x"], "b": ["y"]}))
+
+
+def test_params_default_and_are_checked():
+    assert checked_params(None) == generation_defaults()
+    assert checked_params({"temperature": 0.0, "seed": None})["temperature"] == 0.0
+    for params, message in [
+        ({"temperature": -0.1}, "param temperature must be >= 0"),
+        ({"top_p": 0}, r"param top_p must be in \(0, 1\]"),
+        ({"max_new_tokens": 0}, r"param max_new_tokens must be in \[1, 512\]"),
+        ({"num_return_sequences": 17}, r"param num_return_sequences must be in \[1, 16\]"),
+        ({"temperature": 0, "num_return_sequences": 2}, "needs sampling"),
+        ({"beams": 2}, "param 'beams' is not one of"),
+    ]:
+        with pytest.raises(FolksyError, match=message):
+            checked_params(params)
+
+
+# Loads the saved model the way a user would, in a fresh interpreter: no network (the hub is off and any
+# HTTP goes to a closed port), from a directory outside the project, so `steps` must come from the model.
+LOAD_AND_PREDICT = """
+import json, sys
+import mlflow, pandas as pd
+model = mlflow.pyfunc.load_model(sys.argv[1])
+greedy = {"temperature": 0.0, "max_new_tokens": 6}
+out = {
+    "list": model.predict(["Tell me something about color."], params=greedy),
+    "frame": model.predict(pd.DataFrame({"prompt": ["Tell me something about rain.", "Tell me something about color."]}), params=greedy),
+    "three": model.predict(["Tell me something about rain."], params={"num_return_sequences": 3, "seed": 1, "max_new_tokens": 4}),
+    "steps_from": sys.modules["steps.generation"].__file__,
+    "generator": type(model.unwrap_python_model().generator).__name__,
+}
+for bad in ["", "x" * 401]:
+    try:
+        model.predict([bad])
+    except Exception as error:
+        out.setdefault("errors", []).append(f"{type(error).__name__}: {error}")
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_saved_model_loads_and_predicts_in_a_fresh_process_without_network(tiny_qwen2_dir, tmp_path):
+    import mlflow
+
+    from steps.pyfunc_model import model_kwargs
+
+    path = tmp_path / "model"
+    mlflow.pyfunc.save_model(str(path), **model_kwargs(tiny_qwen2_dir, tmp_path / "scratch"))
+    assert not list(path.rglob("*.pkl")) and len(list((path / "artifacts").rglob("model.safetensors"))) == 1
+    assert sorted(p.name for p in (path / "code" / "steps").iterdir()) == ["__init__.py", "base_models.py", "chat.py", "errors.py", "generation.py"]
+
+    offline = {**os.environ, "HF_HUB_OFFLINE": "1", "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "PYTHONPATH": ""}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = subprocess.run([sys.executable, "-c", LOAD_AND_PREDICT, str(path)], cwd=elsewhere, env=offline, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(out["list"]) == 1 and isinstance(out["list"][0], str)
+    assert len(out["frame"]) == 2 and out["frame"][1] == out["list"][0]  # greedy: same prompt, same saying
+    assert len(out["three"]) == 1 and len(out["three"][0]) == 3 and all(isinstance(s, str) for s in out["three"][0])
+    assert out["steps_from"].startswith(str(path / "code" / "steps")) and out["generator"] == "SayingGenerator"
+    assert out["errors"] == [
+        "MlflowException: prompt 0: prompt is empty",
+        "MlflowException: prompt 0: prompt is 401 characters; the limit is 400",
+    ]
