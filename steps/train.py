@@ -247,7 +247,12 @@ def train(config, prepare_run_id, overrides, output_dir):
             if resume_from:
                 mlflow.set_tag("folksy.resumed_from", Path(resume_from).name)
                 click.echo(f"train: resuming run {run.info.run_id} from {resume_from}")
-        _train(mlflow, recipe, prepare_run, out, resume_from, run, is_main, git_commit())
+        try:
+            _train(mlflow, recipe, prepare_run, out, resume_from, run, is_main, git_commit())
+        except FolksyError:
+            if is_main and latest_checkpoint(out) is None:  # bad input, nothing trained: nothing to resume, so
+                (out / STATE_FILE).unlink(missing_ok=True)  # nothing may block the next run with fixed input
+            raise
 
 
 def _train(mlflow, recipe, prepare_run, out, resume_from, run, is_main, commit) -> None:
