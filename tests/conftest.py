@@ -80,3 +80,15 @@ def tiny_qwen2_dir(tmp_path_factory, embedded_model_dir) -> str:
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def pipeline_server(tmp_path_factory):
+    """A real `mlflow server` (SQLite store, artifacts served over HTTP) holding one finished quick pipeline.
+
+    Shared by the remote-tracking and browser tests so that CI runs the pipeline once. See tests/servers.py.
+    """
+    from tests.servers import finished_pipeline_server
+
+    with finished_pipeline_server(tmp_path_factory.mktemp("pipeline-server")) as pipeline:
+        yield pipeline

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from steps.tracking import PARENT_RUN_ENV
+from steps.tracking import DEFAULT_EXPERIMENT, PARENT_RUN_ENV
 
 START_TIMEOUT_S = 120  # a cold start on 2 busy cores (imports + SQLite migrations) takes 15-40 s
 
@@ -181,6 +181,12 @@ def mlflow_server(root, **options):
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PIPELINE_TIMEOUT_S = 1500
+# A few optimizer steps of the default recipe (configs/smollm2-135m-cpu.yaml) on a small subsample:
+# enough for a loss curve, an eval and a logged model; not a model worth promoting.
+QUICK_TRAIN_OVERRIDES = (
+    "train_subsample=32,val_subsample=8,max_steps=3,per_device_train_batch_size=4,per_device_eval_batch_size=8,"
+    "logging_steps=1,eval_steps=3,save_steps=3,sample_max_new_tokens=8"
+)
 
 
 @dataclass
@@ -202,6 +208,7 @@ def client_env(server: MlflowServer, experiment_name: str | None = None) -> dict
     env.pop("MLFLOW_RUN_ID", None)
     env.pop(PARENT_RUN_ENV, None)  # a leftover parent id would nest the runs under someone else's
     env.pop("MLFLOW_EXPERIMENT_NAME", None)
+    env["FOLKSY_REGISTRY_DIR"] = str(server.root / "registry")  # register's JSON entries stay with the server's files
     if experiment_name:
         env["MLFLOW_EXPERIMENT_NAME"] = experiment_name
     # `mlflow run` starts each step as `python -m steps.<step>`: that must be this venv's python
@@ -210,7 +217,7 @@ def client_env(server: MlflowServer, experiment_name: str | None = None) -> dict
 
 
 def run_quick_pipeline(
-    server: MlflowServer, *, train_overrides: str, model_name: str = "folksy-proverbs", experiment_name: str = "folksy", timeout: float = PIPELINE_TIMEOUT_S
+    server: MlflowServer, *, train_overrides: str = QUICK_TRAIN_OVERRIDES, model_name: str = "folksy-proverbs", experiment_name: str | None = None, timeout: float = PIPELINE_TIMEOUT_S
 ) -> FinishedPipeline:
     """Run the whole default pipeline in quick mode as a client of `server`, the way a user would."""
     log_path = server.root / "pipeline.log"
@@ -228,6 +235,7 @@ def run_quick_pipeline(
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=server.url)
+    experiment_name = experiment_name or DEFAULT_EXPERIMENT  # what main used when MLFLOW_EXPERIMENT_NAME was unset
     experiment = client.get_experiment_by_name(experiment_name)
     [main_run] = client.search_runs([experiment.experiment_id], filter_string="tags.`folksy.step` = 'main'")
     run_ids = {"main": main_run.info.run_id}
@@ -238,7 +246,7 @@ def run_quick_pipeline(
 
 
 @contextmanager
-def finished_pipeline_server(root, *, train_overrides: str, **options):
+def finished_pipeline_server(root, **options):
     """A live `mlflow server` under `root` whose store holds one finished quick pipeline."""
     with mlflow_server(root) as server:
-        yield run_quick_pipeline(server, train_overrides=train_overrides, **options)
+        yield run_quick_pipeline(server, **options)
