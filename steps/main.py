@@ -83,8 +83,10 @@ def main(config, corpus, model_name, judge_backend, train_overrides, quick):
         import mlflow
 
         version = code_version(PROJECT_ROOT)
-        mlflow.log_params({"config": config, "corpus": corpus, "model_name": model_name, "judge_backend": judge_backend,
-                           "train_overrides": train_overrides, "quick": quick, "code_version": version[:16]})
+        params = {"config": config, "corpus": corpus, "model_name": model_name, "judge_backend": judge_backend,
+                  "train_overrides": train_overrides, "quick": str(quick).lower(), "code_version": version[:16]}
+        already = mlflow.get_run(parent.info.run_id).data.params  # `mlflow run` logged the MLproject parameters
+        mlflow.log_params({key: value for key, value in params.items() if key not in already})
         os.environ[PARENT_RUN_ENV] = parent.info.run_id
         os.environ.pop("MLFLOW_RUN_ID", None)  # each step gets its own run, not ours
         os.environ.pop("MLFLOW_EXPERIMENT_NAME", None)  # steps get experiment_id; `mlflow run` refuses both at once

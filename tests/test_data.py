@@ -2,18 +2,11 @@ import json
 
 import pytest
 
+from corpus.engine import FAMILIES as ENGINE_FAMILIES
 from steps.data import CorpusError, check_ratios, dedupe, read_corpus, saying_key, split_rows
 from steps.errors import FolksyError
 
-FAMILIES = [
-    "false_equivalence",
-    "futile_preparation",
-    "ironic_deficiency",
-    "deconstruction",
-    "hypocritical_complaint",
-    "denial_of_consequences",
-    "tautological_wisdom",
-]
+FAMILIES = list(ENGINE_FAMILIES)
 
 
 def pair(i: int, family: str = "false_equivalence", output: str | None = None, **extra) -> dict:
