@@ -334,7 +334,7 @@ def evaluate(model_uri, prepare_run_id, base_model, quick, num_prompts, base_pro
     import tempfile
     from pathlib import Path
 
-    from steps.tracking import step_run
+    from steps.tracking import log_params_once, step_run
 
     budget = QUICK if quick else FULL
     num_prompts = budget.prompts if num_prompts is None else num_prompts
@@ -366,7 +366,7 @@ def evaluate(model_uri, prepare_run_id, base_model, quick, num_prompts, base_pro
             shared = coverage.shared_positions(prompts, base_prompts, coverage.full_cycle(input_types, families))
             positions = {"model": list(range(len(prompts))), "base": shared, "engine": list(range(len(prompts)))}
             dtype = inference_dtype(dtype)
-            mlflow.log_params(
+            log_params_once(
                 {
                     **inputs,
                     "corpus_sha256": mlflow.get_run(inputs["prepare_run_id"]).data.params.get("corpus_sha256", ""),

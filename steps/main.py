@@ -76,7 +76,7 @@ def get_or_run(step: str, parameters: dict, version: str, position: int, experim
 def main(config, corpus, model_name, judge_backend, train_overrides, quick):
     import os
 
-    from steps.tracking import PARENT_RUN_ENV, PROJECT_ROOT, step_run
+    from steps.tracking import PARENT_RUN_ENV, PROJECT_ROOT, log_params_once, step_run
 
     os.chdir(PROJECT_ROOT)  # mlflow.projects.run(".") and the relative defaults resolve from here
     with step_run("main") as parent:
@@ -85,8 +85,7 @@ def main(config, corpus, model_name, judge_backend, train_overrides, quick):
         version = code_version(PROJECT_ROOT)
         params = {"config": config, "corpus": corpus, "model_name": model_name, "judge_backend": judge_backend,
                   "train_overrides": train_overrides, "quick": str(quick).lower(), "code_version": version[:16]}
-        already = mlflow.get_run(parent.info.run_id).data.params  # `mlflow run` logged the MLproject parameters
-        mlflow.log_params({key: value for key, value in params.items() if key not in already})
+        log_params_once(params)
         os.environ[PARENT_RUN_ENV] = parent.info.run_id
         os.environ.pop("MLFLOW_RUN_ID", None)  # each step gets its own run, not ours
         os.environ.pop("MLFLOW_EXPERIMENT_NAME", None)  # steps get experiment_id; `mlflow run` refuses both at once

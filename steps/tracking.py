@@ -104,3 +104,23 @@ def latest_run_id(step: str, experiment: str | None = None) -> str | None:
         output_format="list",
     )
     return runs[0].info.run_id if runs else None
+
+
+def log_params_once(params: dict) -> None:
+    """Log params on the active run without clashing with what `mlflow run` logged already.
+
+    `mlflow run` logs the entry point's parameters as given (an empty one as "''"), and MLflow refuses
+    to change a param. A value the step resolved differently (an empty prepare_run_id filled in from
+    the train run) is logged as `resolved_<name>` instead; an equal one is not logged twice.
+    """
+    import mlflow
+
+    logged = mlflow.get_run(mlflow.active_run().info.run_id).data.params
+    fresh = {}
+    for key, value in params.items():
+        if key not in logged:
+            fresh[key] = value
+        elif logged[key].strip("'\"").lower() != str(value).lower():
+            fresh[f"resolved_{key}"] = value
+    if fresh:
+        mlflow.log_params(fresh)
