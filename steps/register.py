@@ -133,7 +133,7 @@ def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_
 
     from steps.errors import FolksyError
     from steps.gate import decide
-    from steps.tracking import PROJECT_ROOT, latest_run_id, step_run
+    from steps.tracking import PROJECT_ROOT, latest_run_id, log_params_once, step_run
 
     thresholds = GateThresholds(min_judge_mean, max_low_share, min_calibration_spearman, max_injection_mean)
     for option, value in (("--max-low-share", max_low_share),):
@@ -168,7 +168,7 @@ def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_
         decision = decide(judge_metrics, thresholds, force=force)
         if judge is None:
             click.echo(f"register: no finished judge run scored {source}; the gate cannot pass without one", err=True)
-        mlflow.log_params(
+        log_params_once(  # `mlflow run` logged force as 'false'; a second, different spelling is refused
             {"model_name": model_name, "train_run_id": train_run_id, "judge_run_id": judge.info.run_id if judge else "",
              "evaluate_run_id": evaluate.info.run_id if evaluate else "", "force": force, **{f"gate_{k}": v for k, v in vars(thresholds).items()}}
         )
