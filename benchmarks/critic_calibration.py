@@ -69,7 +69,7 @@ def main(corpus, zero_shot_local):
 
     started = time.time()
     sayings = corpus_sayings(root / corpus, settings.positives, settings.seed)
-    critic, report = train_critic(sayings, calibration, settings)
+    critic, report = train_critic(sayings, calibration, settings, progress=True)
     train_seconds = time.time() - started
     print("\n### critic: cross-validated candidates (labelled train part only)\n")
     print("| hand features | C | CV Spearman |\n| --- | --- | --- |")
@@ -79,7 +79,7 @@ def main(corpus, zero_shot_local):
 
     started = time.time()
     judgements = CriticJudge(critic, "critic").rate([row["text"] for row in heldout])
-    summary = figures(f"critic {critic.critic_id} on the held-out part", heldout, judgements, time.time() - started)
+    summary = figures("the critic, trained as `judge` trains it, on the held-out part", heldout, judgements, time.time() - started)
 
     if zero_shot_local:
         from steps.base_models import EMBEDDED_DEFAULT, load_model_and_tokenizer, resolve_base_model

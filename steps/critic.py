@@ -8,8 +8,8 @@ the items either side of its own boundary. A single regressor spends itself on "
 synthetic data is mostly that) and leaves flat, awkward and good sayings in one lump; the heads keep
 those boundaries apart. The expected score 1 + P(>=2) + P(>=3) + ... is mapped onto the 1-5 rubric by
 isotonic regression fitted on cross-fitted predictions for the labelled items. Which variant ships
-(features or not, regularisation, weight of the labelled items) is picked by cross-validation on the
-labelled train part; the held-out part is never looked at here.
+(hand features or not, the regularisation strength) is picked by cross-validation on the labelled
+train part; the held-out part is never looked at here.
 
 Weights are plain arrays in a safetensors file and the settings are JSON: nothing is pickled.
 
@@ -312,7 +312,6 @@ def expected_score(logits):
     return 1.0 + np.cumprod(conditional, axis=1).sum(axis=1)
 
 
-
 @dataclass
 class Critic:
     """Four logistic heads over [embedding, scaled hand features] and an isotonic map onto 1-5."""
@@ -458,7 +457,9 @@ def fit_heads(design, labels, weights, strength: float):
     return np.array(coef, dtype=np.float32), np.array(intercept, dtype=np.float32)
 
 
-def train_critic(sayings: list[dict], calibration: list[dict], settings: CriticSettings = CriticSettings(), embed_fn=None, log=print) -> tuple[Critic, dict]:
+def train_critic(
+    sayings: list[dict], calibration: list[dict], settings: CriticSettings = CriticSettings(), embed_fn=None, log=print, progress: bool = False
+) -> tuple[Critic, dict]:
     """Train the critic and return it with a report of the cross-validated candidates.
 
     Only calibration rows with split == "train" are used. The variant with the best pooled out-of-fold
@@ -480,7 +481,7 @@ def train_critic(sayings: list[dict], calibration: list[dict], settings: CriticS
     labels = np.array([g for _, g, _ in synthetic] + [float(row["label"]) for row in labelled], dtype=np.float32)
     weights = np.array([1.0] * len(synthetic) + [settings.labelled_weight] * len(labelled))
     log(f"critic: embedding {len(texts)} texts ({len(sayings)} corpus sayings, {len(synthetic) - len(sayings)} degradations, {len(labelled)} labelled)")
-    embeddings = np.asarray(embed_fn(texts), dtype=np.float32)
+    embeddings = np.asarray(embed_fn(texts, progress=progress), dtype=np.float32)
     features = feature_matrix(texts)
     feature_mean = features.mean(axis=0)
     feature_scale = (features.std(axis=0) + 1e-6) / settings.feature_weight

@@ -158,7 +158,7 @@ def train_and_log_critic(corpus_path, settings=None, register: bool = True, log=
         run_id = MlflowClient().create_run(parent.info.experiment_id, tags=tags, run_name="critic").info.run_id
     with mlflow.start_run(run_id=run_id, run_name=None if run_id else "critic", nested=parent is not None, tags=None if run_id else tags) as run:
         mlflow.log_params({"corpus": str(corpus_path), **{f"critic_setting_{k}": v for k, v in vars(settings).items()}})
-        critic, report = train_critic(sayings, calibration, settings, log=log)
+        critic, report = train_critic(sayings, calibration, settings, log=log, progress=True)
         heldout = [row for row in calibration if row["split"] == "heldout"]
         judgements = CriticJudge(critic, "critic:training").rate([row["text"] for row in heldout])
         figures = calibration_summary(judgements, heldout)

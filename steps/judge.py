@@ -87,8 +87,8 @@ def plot_summary(judgements, calibration_items, calibration_judgements, outcomes
     scores_axis.hist(scores, bins=np.arange(0.875, 5.2, 0.25), color="#4c72b0", edgecolor="white")
     if scores:
         scores_axis.axvline(np.mean(scores), color="black", linestyle="--", label=f"mean {np.mean(scores):.2f}")
-        scores_axis.legend()
     scores_axis.axvline(3.5, color="#c44e52", linestyle=":", label="target mean 3.5")
+    scores_axis.legend()
     scores_axis.set(title=f"Model sayings (n={len(scores)})", xlabel="judge score (1-5)", ylabel="sayings", xlim=(0.75, 5.25))
 
     rng = np.random.default_rng(0)
@@ -155,7 +155,7 @@ def judge(model_uri, prepare_run_id, backend, endpoint_url, endpoint_model, loca
     ab_size = min(ab_size, sample_size)
     corpus_path = Path(corpus) if Path(corpus).is_absolute() else PROJECT_ROOT / corpus
 
-    from steps.tracking import step_run
+    from steps.tracking import log_params_once, step_run
 
     with step_run("judge") as run, tempfile.TemporaryDirectory() as scratch:
         import mlflow
@@ -172,7 +172,7 @@ def judge(model_uri, prepare_run_id, backend, endpoint_url, endpoint_model, loca
 
         inputs = resolve_inputs(model_uri, prepare_run_id, "")  # the same defaults as evaluate, so both score one model
         model_uri, prepare_run_id = inputs["model_uri"], inputs["prepare_run_id"]
-        mlflow.log_params({
+        log_params_once({
             "model_uri": model_uri, "prepare_run_id": prepare_run_id, "backend": backend,
             "endpoint_url": redact_url(endpoint_url), "endpoint_model": endpoint_model,
             "local_model": local_model if backend == "local" else "", "critic_uri": critic_uri if backend == "critic" else "",

@@ -7,14 +7,13 @@ the full-size critic's calibration target is checked by benchmarks/critic_calibr
 
 import json
 import math
-import random
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from steps.critic import (
-    CALIBRATION_PATH,
     DEGRADATIONS,
     FEATURE_NAMES,
     Critic,
@@ -190,8 +189,11 @@ def test_the_critic_is_a_registered_pyfunc_that_loads_without_pickle(small_criti
 
     from steps.critic_model import CRITIC_NAME, DEFAULT_CRITIC_URI, critic_exists, describe_uri, load_critic, log_critic
 
+    from steps.tracking import configure
+
     critic, report = small_critic
     assert not critic_exists(DEFAULT_CRITIC_URI)
+    configure()  # this test's store and experiment, whatever an earlier test left active
     with mlflow.start_run():
         uri = log_critic(critic, report, {"critic_heldout_spearman": 0.7})
     assert uri == f"models:/{CRITIC_NAME}/1" and critic_exists(DEFAULT_CRITIC_URI)
@@ -199,8 +201,8 @@ def test_the_critic_is_a_registered_pyfunc_that_loads_without_pickle(small_criti
     version = mlflow.MlflowClient().get_model_version(CRITIC_NAME, "1")
     assert version.tags["critic_heldout_spearman"] == "0.7000" and version.tags["critic_id"] == critic.critic_id
 
-    local = mlflow.artifacts.download_artifacts(f"{DEFAULT_CRITIC_URI}", dst_path=str(tmp_path / "download"))
-    files = [p.name for p in __import__("pathlib").Path(local).rglob("*") if p.is_file()]
+    local = mlflow.artifacts.download_artifacts(DEFAULT_CRITIC_URI, dst_path=str(tmp_path / "download"))
+    files = [p.name for p in Path(local).rglob("*") if p.is_file()]
     assert "critic.safetensors" in files and not any(name.endswith((".pkl", ".pickle", ".cloudpickle")) for name in files)
 
     model = mlflow.pyfunc.load_model(DEFAULT_CRITIC_URI)

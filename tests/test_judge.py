@@ -123,10 +123,14 @@ def test_bad_options_are_one_line_errors_before_any_run(args, message, tracking_
 def test_default_critic_is_trained_registered_and_used_on_a_fresh_store(prepare_run, tiny_qwen2_dir, small_corpus, tmp_path):
     import mlflow
 
-    # as `mlflow run . -e judge` does it: the run exists already and the step gets its id in $MLFLOW_RUN_ID
-    launched = mlflow.MlflowClient().create_run(mlflow.get_experiment_by_name("folksy-test").experiment_id).info.run_id
+    # as `mlflow run . -e judge -P model_uri=...` does it: the run exists, its entry point parameters are
+    # logged as given (an empty one as "''"), and the step gets the run's id in $MLFLOW_RUN_ID
+    client = mlflow.MlflowClient()
+    launched = client.create_run(mlflow.get_experiment_by_name("folksy-test").experiment_id).info.run_id
+    for key, value in {"model_uri": tiny_qwen2_dir, "prepare_run_id": "''", "backend": "critic", "quick": "true"}.items():
+        client.log_param(launched, key, value)
     result = run_step(
-        "steps.judge", "--model-uri", tiny_qwen2_dir, "--prepare-run-id", prepare_run, "--corpus", str(small_corpus), *TINY,
+        "steps.judge", "--model-uri", tiny_qwen2_dir, "--prepare-run-id", "", "--backend", "critic", "--corpus", str(small_corpus), *TINY,
         env={"MLFLOW_RUN_ID": launched},
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -139,7 +143,8 @@ def test_default_critic_is_trained_registered_and_used_on_a_fresh_store(prepare_
     assert sum(metrics[f"judge_count_{n}"] for n in range(1, 6)) == 6
     assert 1.0 <= metrics["judge_mean"] <= 5.0 and metrics["judge_parse_failures"] == 0
     assert metrics["judge_injection_mean"] < 2.0  # even this small critic sees through the injections
-    assert params["model_uri"] == tiny_qwen2_dir and params["prepare_run_id"] == prepare_run and len(params["calibration_sha256"]) == 64
+    assert params["model_uri"] == tiny_qwen2_dir and len(params["calibration_sha256"]) == 64
+    assert (params["prepare_run_id"], params["resolved_prepare_run_id"]) == ("''", prepare_run)  # found, and said so
     assert tags["judge_id"].startswith("critic:folksy-critic@production=v1:")
 
     critic_run = mlflow.get_run(tags["critic_run_id"])
