@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT, run_step
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the module fixture runs the whole pipeline twice
 
 QUICK_TRAIN = "train_subsample=64,val_subsample=16,max_steps=4,eval_steps=2,save_steps=2,logging_steps=1,sample_max_new_tokens=8"
 STEPS = ["prepare", "train", "evaluate", "judge", "register"]
