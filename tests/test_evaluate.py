@@ -69,6 +69,7 @@ def test_inputs_default_to_the_train_run_and_its_prepare_run(tracking_uri):
 def test_registered_model_uris_lead_back_to_their_train_run(tracking_uri):
     from mlflow import MlflowClient
 
+    from steps.errors import FolksyError
     from steps.evaluate import resolve_inputs
 
     prepare = finished_run("prepare")
@@ -77,9 +78,12 @@ def test_registered_model_uris_lead_back_to_their_train_run(tracking_uri):
     client.create_registered_model("folksy-proverbs")
     version = client.create_model_version("folksy-proverbs", f"runs:/{train}/model", run_id=train)
     client.set_registered_model_alias("folksy-proverbs", "production", version.version)
-    for uri in ("models:/folksy-proverbs@production", f"models:/folksy-proverbs/{version.version}"):
+    logged = client.create_logged_model(client.get_run(train).info.experiment_id, name="model", source_run_id=train)
+    for uri in ("models:/folksy-proverbs@production", f"models:/folksy-proverbs/{version.version}", f"models:/{logged.model_id}"):
         resolved = resolve_inputs(uri, "", "")
         assert (resolved["train_run_id"], resolved["prepare_run_id"], resolved["base_model"]) == (train, prepare, "/models/qwen")
+    with pytest.raises(FolksyError, match="'models:/folksy-proverbs@nightly': no such registered or logged model"):
+        resolve_inputs("models:/folksy-proverbs@nightly", "", "")
 
 
 def test_without_a_train_run_it_fails_in_one_line(tracking_uri):
@@ -99,6 +103,17 @@ def test_an_unknown_prepare_run_fails_in_one_line(tracking_uri, tmp_path):
     from mlflow import MlflowClient
 
     assert MlflowClient().list_artifacts(run.info.run_id) == []  # nothing half-written
+
+
+def test_a_model_uri_that_is_no_model_fails_in_one_line(tracking_uri, small_prepare_run, tmp_path):
+    result = run_step("steps.evaluate", "--model-uri", str(tmp_path / "nowhere"), "--quick", "true")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(f"Error: model_uri '{tmp_path / 'nowhere'}': cannot be loaded")
+    [run] = runs_of("evaluate")
+    assert run.info.status == "FAILED"
+    from mlflow import MlflowClient
+
+    assert MlflowClient().list_artifacts(run.info.run_id) == []
 
 
 def test_too_few_prompts_is_refused_before_any_generation(tracking_uri, small_prepare_run, tmp_path):
