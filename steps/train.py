@@ -17,12 +17,14 @@ import click
 STATE_FILE = "folksy_train.json"  # in --output-dir: which MLflow run the checkpoints belong to
 
 
-def output_dir_for(config: str, output_dir: str):
+def output_dir_for(config: str, output_dir: str, digest: str):
+    """--output-dir, or by default one folder per recipe *and* inputs: the same command finds its own
+    checkpoints to resume, while a different recipe or prepare run never trips over a killed one."""
     from pathlib import Path
 
     from steps.tracking import PROJECT_ROOT
 
-    return Path(output_dir) if output_dir else PROJECT_ROOT / "outputs" / "train" / Path(config).stem
+    return Path(output_dir) if output_dir else PROJECT_ROOT / "outputs" / "train" / f"{Path(config).stem}-{digest[:12]}"
 
 
 def read_state(output_dir, digest: str) -> dict | None:
@@ -199,7 +201,7 @@ def sample_sayings(generator, max_new_tokens: int) -> list[str]:
 @click.option("--config", default="configs/smollm2-135m-cpu.yaml", show_default=True, help="Training recipe (YAML in configs/).")
 @click.option("--prepare-run-id", default="", help="prepare run whose splits to train on [default: newest finished prepare run].")
 @click.option("--overrides", default="", help="Comma-separated key=value pairs over the recipe, e.g. max_steps=20,method=lora.")
-@click.option("--output-dir", default="", help="Checkpoint directory [default: outputs/train/<recipe name>]; the same one resumes.")
+@click.option("--output-dir", default="", help="Checkpoint directory [default: outputs/train/<recipe name>-<digest of recipe and prepare run>]; the same one resumes.")
 def train(config, prepare_run_id, overrides, output_dir):
     import hashlib
     import json
@@ -229,8 +231,8 @@ def train(config, prepare_run_id, overrides, output_dir):
         raise FolksyError(f"--prepare-run-id '{prepare_run_id}': that run is {prepare_run.info.status}, not FINISHED")
 
     is_main = int(os.environ.get("RANK", "0")) == 0  # under `accelerate launch`, only rank 0 talks to MLflow
-    out = output_dir_for(config, output_dir)
     digest = hashlib.sha256(json.dumps([recipe, prepare_run_id], sort_keys=True).encode()).hexdigest()
+    out = output_dir_for(config, output_dir, digest)
     state = read_state(out, digest) if is_main else None
     resume_from = latest_checkpoint(out) if (state or not is_main) and out.is_dir() else None
 
@@ -272,9 +274,10 @@ def _train(mlflow, recipe, prepare_run, out, resume_from, run, is_main, commit) 
     from steps.generation import SayingGenerator
     from steps.pyfunc_model import model_kwargs
     from steps.recipe import lora_target_modules
-    from steps.training import SAMPLE_PROMPTS, FolksySFTTrainer, MetricsCallback, bf16_supported
+    from steps.training import SAMPLE_PROMPTS, FolksySFTTrainer, MetricsCallback, bf16_supported, keep_freed_memory
 
     bf16 = recipe["bf16"] and bf16_supported()
+    keep_freed_memory()  # recycle the per-step buffers instead of page-faulting them in again each step
     with tempfile.TemporaryDirectory(prefix="folksy-train-") as scratch:
         try:
             splits = Path(mlflow.artifacts.download_artifacts(run_id=prepare_run.info.run_id, artifact_path="splits", dst_path=scratch))
