@@ -15,9 +15,9 @@ from steps.coverage import (
     full_cycle,
     generated_prompts,
     predict_families,
+    prompts_from_split,
     read_split,
     shared_positions,
-    prompts_from_split,
 )
 from steps.errors import FolksyError
 
@@ -49,7 +49,7 @@ def test_read_split_names_the_bad_line(tmp_path):
         read_split(path)
 
 
-def test_test_prompts_group_references_and_find_the_seeded_word():
+def test_split_prompts_group_references_and_find_the_seeded_word():
     rows = [
         split_row("Tell me something about mules.", "Saying one.", words=("goat", "mule")),
         split_row("Tell me a proverb.", "Saying two.", "f2", "open_ended"),
