@@ -117,7 +117,7 @@ CASES = {
     ),
     "evaluate-missing-alias": Case(
         "evaluate", ("--model-uri", "models:/folksy-proverbs@nope", "--prepare-run-id", "{prepare}", "--quick", "true"),
-        r"Error: --model-uri 'models:/folksy-proverbs@nope': no such registered model version .*",
+        r"Error: --model-uri 'models:/folksy-proverbs@nope': no such registered or logged model .*",
     ),
     "evaluate-missing-run": Case(
         "evaluate", ("--model-uri", "runs:/0123456789abcdef0123456789abcdef/model", "--quick", "true"),
