@@ -1,6 +1,8 @@
 """FolksySFTTrainer: TRL's completion-only loss, the same numbers, computed where it counts."""
 
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -142,6 +144,33 @@ def test_flops_per_token_for_smollm2_shapes():
     assert per_layer == 3_538_944
     assert train_flops_per_token(config) == 6 * (30 * per_layer + 576 * 49152)
     assert train_flops_per_token(config, scored_share=0.5) == 6 * (30 * per_layer + 0.5 * 576 * 49152)
+
+
+REUSE_A_BUFFER = """
+import resource, sys, torch
+from steps.training import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+def page_faults_for_a_64mib_buffer():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    buffer = torch.ones(16 * 2**20)
+    del buffer
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+page_faults_for_a_64mib_buffer()
+print(page_faults_for_a_64mib_buffer())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning")
+def test_freed_memory_is_reused_instead_of_faulted_in_again():
+    """Each step re-allocates the same big buffers: by default every one costs a page fault per 4 KiB."""
+    faults = {}
+    for mode in ("default", "keep"):
+        result = subprocess.run([sys.executable, "-c", REUSE_A_BUFFER, mode], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+        faults[mode] = int(result.stdout.split()[-1])
+    assert faults["default"] >= 32  # fresh pages every time: 16384 of 4 KiB, or 32 if the kernel hands out 2 MiB pages
+    assert faults["keep"] < 4
 
 
 def test_loss_curve_is_a_png(tmp_path):
