@@ -274,6 +274,7 @@ def _train(mlflow, recipe, prepare_run, out, resume_from, run, is_main, commit) 
     from steps.generation import SayingGenerator
     from steps.pyfunc_model import model_kwargs
     from steps.recipe import lora_target_modules
+    from steps.tracking import log_params_once
     from steps.training import SAMPLE_PROMPTS, FolksySFTTrainer, MetricsCallback, bf16_supported, keep_freed_memory
 
     bf16 = recipe["bf16"] and bf16_supported()
@@ -293,7 +294,6 @@ def _train(mlflow, recipe, prepare_run, out, resume_from, run, is_main, commit) 
 
         base = resolve_base_model(recipe["base_model"])
         if is_main:
-            logged = mlflow.get_run(run.info.run_id).data.params
             params = {
                 **recipe,
                 "base_model_path": base.path,
@@ -308,7 +308,9 @@ def _train(mlflow, recipe, prepare_run, out, resume_from, run, is_main, commit) 
                 "world_size": int(os.environ.get("WORLD_SIZE", "1")),
                 "sample_prompts": " | ".join(SAMPLE_PROMPTS),
             }
-            mlflow.log_params({k: v for k, v in params.items() if k not in logged})  # a resumed run logged them already
+            if resume_from:  # the code may have moved on since the run started; the param keeps the first commit
+                mlflow.set_tag("folksy.resumed_at_commit", params.pop("git_commit"))
+            log_params_once(params)  # a resumed run logged them already; `mlflow run` logged its own three
 
         model, tokenizer = load_base(recipe, base.path, bf16)
         if recipe["method"] == "qlora":
@@ -322,8 +324,11 @@ def _train(mlflow, recipe, prepare_run, out, resume_from, run, is_main, commit) 
                 target_modules=lora_target_modules(recipe), task_type="CAUSAL_LM",
             )
 
-        before_path = out / "samples_before.json"
-        if is_main and not before_path.is_file():
+        before_path = out / "samples_before.json"  # kept beside the checkpoints, for a resumed run's table
+        before = None
+        if is_main and before_path.is_file():
+            before = json.loads(before_path.read_text())
+        elif is_main:
             before = sample_sayings(SayingGenerator(model, tokenizer), recipe["sample_max_new_tokens"])
             before_path.write_text(json.dumps(before))
         metrics = MetricsCallback(lambda values, step: mlflow.log_metrics(values, step=step) if is_main else None)
@@ -352,7 +357,6 @@ def _train(mlflow, recipe, prepare_run, out, resume_from, run, is_main, commit) 
         if state.best_model_checkpoint:
             mlflow.set_tag("folksy.best_checkpoint", Path(state.best_model_checkpoint).name)
         after = sample_sayings(SayingGenerator.from_pretrained(str(hf_dir)), recipe["sample_max_new_tokens"])
-        before = json.loads(before_path.read_text())
         mlflow.log_table({"prompt": list(SAMPLE_PROMPTS), "before": before, "after": after}, artifact_file="samples.json")
         log_loss_curve(mlflow, run.info.run_id, Path(scratch) / "loss_curve.png")
         mlflow.pyfunc.log_model(name="model", **model_kwargs(hf_dir, scratch))
