@@ -10,8 +10,8 @@ itself: untuned, it rambles to max_new_tokens on every prompt, so this is the wo
 135M model; a fine-tuned model stops after its saying and finishes sooner.
 
 It prints the wall time of the evaluate command (the target: under 10 minutes on 2 CPU cores), its
-CPU time, the 1-minute load average before and after (above 2 means other work shared the cores),
-and the per-phase seconds the run logged as time/* metrics. Add --warm to run evaluate twice and
+CPU time, the 1-minute load average sampled during the run (above ~2 means other work shared the
+cores), and the per-phase seconds the run logged as time/* metrics. Add --warm to run evaluate twice and
 report the second, with the embedded model conversion and file caches warm. It is a benchmark, not a
 test: figures go into docs/benchmarks.md.
 """
@@ -35,16 +35,30 @@ PHASES = ["load_data", "generate_model", "perplexity_model", "generate_base", "p
           "embed_corpus_and_fit_classifier", "score", "plot", "total"]
 
 
-def run(args: list[str], env: dict) -> tuple[float, float, str]:
-    """Run `python -m ...` from the project root; return wall seconds, CPU seconds and stdout."""
+def run(args: list[str], env: dict) -> tuple[float, float, list[float], str]:
+    """Run `python -m ...` from the project root.
+
+    Returns wall seconds, CPU seconds, the 1-minute load average sampled every 5 s meanwhile, and stdout.
+    """
+    import threading
+
+    loads, done = [], threading.Event()
+
+    def sample():
+        while not done.wait(5):
+            loads.append(os.getloadavg()[0])
+
+    sampler = threading.Thread(target=sample, daemon=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
+    sampler.start()
     result = subprocess.run([sys.executable, "-m", *args], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, text=True)
     wall = time.perf_counter() - started
+    done.set()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         sys.exit(f"{' '.join(args[:1])} failed with exit code {result.returncode}")
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), result.stdout
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), loads, result.stdout
 
 
 def main():
@@ -71,9 +85,7 @@ def main():
             prepare_run_id = latest_run_id("prepare")
         command = ["steps.evaluate", "--model-uri", model_uri, "--prepare-run-id", prepare_run_id, *options.extra]
         for attempt in range(2 if options.warm else 1):
-            load_before = os.getloadavg()[0]
-            wall, cpu, stdout = run(command, env)
-            load_after = os.getloadavg()[0]
+            wall, cpu, loads, stdout = run(command, env)
         run_id = stdout.strip().rsplit("run ", 1)[-1]
         os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
         import mlflow
@@ -83,7 +95,7 @@ def main():
     print(f"model: {model_uri}")
     print(f"command: python -m {' '.join(command)}")
     print(f"evaluate wall time: {wall:.0f} s ({wall / 60:.1f} min; target < 10 min)   CPU time: {cpu:.0f} s")
-    print(f"1-minute load average: {load_before:.2f} before, {load_after:.2f} after (2 cores)")
+    print(f"1-minute load average during the run (2 cores; above ~2 means other work shared them): mean {sum(loads) / max(len(loads), 1):.2f}, max {max(loads, default=0):.2f}")
     print("prompts: {num_prompts} (base {base_prompts}), max_new_tokens {max_new_tokens}, perplexity rows {perplexity_rows}".format(**logged.data.params))
     print("\n| phase | seconds |\n| --- | ---: |")
     phases = {name[5:].removesuffix("_s"): value for name, value in logged.data.metrics.items() if name.startswith("time/")}
