@@ -15,6 +15,15 @@ os.environ.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def no_leaked_experiment_id():
+    """`mlflow.set_experiment` exports MLFLOW_EXPERIMENT_ID into os.environ; a later `mlflow run
+    --experiment-name` in a child process then refuses to start ("Specify only one of ...")."""
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    yield
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+
+
 @pytest.fixture
 def tracking_uri(tmp_path, monkeypatch) -> str:
     """A fresh, real MLflow SQLite tracking store and registry for one test."""

@@ -117,7 +117,7 @@ def start_mlflow_server(
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     server_env = {**os.environ, **(env or {})}
-    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_NAME"):
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID"):
         server_env.pop(name, None)  # client settings of the calling test, not the server's
     server_env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # no background job runner eating a core
     if app_name == "basic-auth":
@@ -208,6 +208,7 @@ def client_env(server: MlflowServer, experiment_name: str | None = None) -> dict
     env.pop("MLFLOW_RUN_ID", None)
     env.pop(PARENT_RUN_ENV, None)  # a leftover parent id would nest the runs under someone else's
     env.pop("MLFLOW_EXPERIMENT_NAME", None)
+    env.pop("MLFLOW_EXPERIMENT_ID", None)  # exported by any mlflow.set_experiment in this process
     env["FOLKSY_REGISTRY_DIR"] = str(server.root / "registry")  # register's JSON entries stay with the server's files
     if experiment_name:
         env["MLFLOW_EXPERIMENT_NAME"] = experiment_name

@@ -40,7 +40,8 @@ def pipeline(tmp_path_factory):
         # `mlflow run` starts each step with the `python` on PATH: make it this environment's
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
-    env.pop("MLFLOW_RUN_ID", None)
+    for name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID"):  # --experiment-name below says where the runs go
+        env.pop(name, None)
     args = ["run", ".", "--env-manager", "local", "--experiment-name", "folksy-main-test", "-P", f"train_overrides={QUICK_TRAIN}", "-P", "quick=true"]
     started = time.time()
     first = mlflow_cli(*args, env=env)
