@@ -1,15 +1,21 @@
 """train: fine-tune the base model on the prepared splits with TRL's SFTTrainer and log a pyfunc model.
 
-Reads:  --config          a recipe in configs/ (every hyperparameter), with --overrides key=value,... on top;
-        --prepare-run-id  the prepare run whose artifacts splits/train.jsonl and splits/val.jsonl are used
-                          (default: the newest finished prepare run).
-Writes: params: the resolved recipe, base_model_revision, prepare_run_id, corpus_sha256, git_commit, ...;
-        metrics per step: loss, learning_rate, grad_norm, tokens_per_second (real, non-pad tokens),
-        eval_loss, eval_perplexity (val split, completion tokens only), plus MLflow system metrics;
-        artifacts: loss_curve.png, samples.json (a table of fixed prompts, before and after training),
-        model/ (an MLflow pyfunc model: safetensors weights, LoRA merged; evaluate/judge read runs:/<id>/model).
+\b
+Reads:  --config          a recipe in configs/ (every hyperparameter), --overrides key=value,... on top
+        --prepare-run-id  the prepare run whose artifacts splits/train.jsonl and splits/val.jsonl
+                          are used (default: the newest finished prepare run)
+\b
+Writes: params            the resolved recipe, base_model_revision, prepare_run_id, corpus_sha256,
+                          git_commit, precision, train/val example counts
+        metrics           per step: loss, learning_rate, grad_norm, tokens_per_second (real, non-pad);
+                          per eval (and at step 0): eval_loss, eval_perplexity on the val split;
+                          best_eval_loss, trained_steps; MLflow system metrics
+        artifacts         loss_curve.png; samples.json, a table of fixed prompts before/after training
+        model             runs:/<run id>/model, an MLflow pyfunc model (safetensors, LoRA merged),
+                          which evaluate, judge and register read
+
 Checkpoints go to --output-dir. If a run dies (even by SIGKILL), the same command with the same
---output-dir resumes from the latest checkpoint and continues the same MLflow run.
+--output-dir resumes from its latest checkpoint and continues the same MLflow run.
 """
 
 import click
@@ -90,13 +96,25 @@ def fail_orphaned_runs(mlflow) -> None:
 
 
 def read_split(path, subsample: int, seed: int) -> list[dict]:
+    """The prompt/completion rows of a prepare split, a seeded subsample of them if `subsample` is set."""
     import json
     import random
 
-    rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+    from steps.errors import FolksyError
+
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                rows.append({"prompt": row["prompt"], "completion": row["completion"]})
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise FolksyError(f"splits/{path.name}:{number}: not a prompt/completion row from prepare") from None
     if subsample and subsample < len(rows):
         rows = random.Random(seed).sample(rows, subsample)
-    return [{"prompt": row["prompt"], "completion": row["completion"]} for row in rows]
+    return rows
 
 
 def load_base(recipe: dict, path: str, bf16: bool):

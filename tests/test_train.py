@@ -257,3 +257,17 @@ def test_runs_whose_process_died_are_marked_failed(tracking_uri):
     fail_orphaned_runs(mlflow)
     assert mlflow.get_run(dead).info.status == "FAILED"
     assert mlflow.get_run(alive).info.status == "RUNNING"
+
+
+def test_a_broken_split_line_is_named(tmp_path):
+    from steps.errors import FolksyError
+    from steps.train import read_split
+
+    split = tmp_path / "train.jsonl"
+    good = json.dumps({"prompt": [{"role": "user", "content": "hi"}], "completion": [{"role": "assistant", "content": "yo"}], "output": "yo"})
+    split.write_text(good + "\n\n" + good + "\n" + '{"prompt": []}\n')
+    with pytest.raises(FolksyError, match=r"^splits/train.jsonl:4: not a prompt/completion row from prepare$"):
+        read_split(split, 0, 0)
+    split.write_text((good + "\n") * 5)
+    assert len(read_split(split, 3, 0)) == 3 and len(read_split(split, 0, 0)) == 5
+    assert read_split(split, 0, 0)[0] == {"prompt": [{"role": "user", "content": "hi"}], "completion": [{"role": "assistant", "content": "yo"}]}
