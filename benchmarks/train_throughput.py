@@ -80,8 +80,27 @@ class CountingCollator:
         return batch
 
 
-def measure(name: str, model_dir: str, examples: list[dict], recipe: dict | None, steps: int, warmup: int) -> dict:
-    """Train `warmup + steps` optimizer steps and time the last `steps` of them."""
+def settings(recipe: dict) -> dict[str, dict]:
+    """The two settings compared, plus ablations: the folksy setting with one of its choices undone."""
+    skeleton = {"trainer": "trl", "bf16": False, "checkpointing": True, "attention": "sdpa", "grouped": False, "keep_memory": False, "max_length": SKELETON_MAX_LENGTH}
+    folksy = {
+        "trainer": "folksy", "bf16": recipe["bf16"], "checkpointing": recipe["gradient_checkpointing"],
+        "attention": recipe["attn_implementation"], "grouped": recipe["group_by_length"], "keep_memory": True,
+        "max_length": recipe["max_length"],
+    }
+    undo = {
+        "folksy + TRL's loss": {"trainer": "trl"},
+        "folksy + fp32": {"bf16": False},
+        "folksy + gradient checkpointing": {"checkpointing": True},
+        "folksy + SDPA attention": {"attention": "sdpa"},
+        "folksy + random batches": {"grouped": False},
+        "folksy + glibc's default malloc": {"keep_memory": False},
+    }
+    return {"skeleton": skeleton, "folksy": folksy, **{name: {**folksy, **change} for name, change in undo.items()}}
+
+
+def measure(name: str, setting: dict, model_dir: str, examples: list[dict], steps: int, warmup: int) -> dict:
+    """Train `warmup + steps` optimizer steps in one setting and time the last `steps` of them."""
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
@@ -99,28 +118,20 @@ def measure(name: str, model_dir: str, examples: list[dict], recipe: dict | None
         def on_step_end(self, args, state, control, **kwargs):
             self.durations.append(time.perf_counter() - self.started)
 
-    folksy = recipe is not None
-    if folksy:
-        keep_freed_memory()  # what steps.train does; process-wide, so the skeleton is measured first
+    if setting["keep_memory"]:
+        keep_freed_memory()  # what steps.train does; process-wide, so main() measures the others first
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    attention = recipe["attn_implementation"] if folksy else "sdpa"
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation=attention)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation=setting["attention"])
     with tempfile.TemporaryDirectory() as output_dir:
-        common = dict(
+        args = SFTConfig(
             output_dir=output_dir, per_device_train_batch_size=BATCH_SIZE, max_steps=warmup + steps,
             learning_rate=1e-5, logging_steps=1, save_strategy="no", eval_strategy="no", report_to="none",
             use_cpu=not torch.cuda.is_available(), seed=0, disable_tqdm=True, dataloader_num_workers=0,
+            max_length=setting["max_length"], bf16=setting["bf16"] and bf16_supported(),
+            activation_checkpointing=setting["checkpointing"],
+            train_sampling_strategy="group_by_length" if setting["grouped"] else "random",
         )
-        if folksy:
-            args = SFTConfig(
-                **common, max_length=recipe["max_length"], bf16=recipe["bf16"] and bf16_supported(),
-                gradient_checkpointing=recipe["gradient_checkpointing"],
-                train_sampling_strategy="group_by_length" if recipe["group_by_length"] else "random",
-            )
-            trainer_class = FolksySFTTrainer
-        else:  # SFTConfig's defaults, fp32 on a CPU
-            args = SFTConfig(**common, max_length=SKELETON_MAX_LENGTH, bf16=False, gradient_checkpointing=True)
-            trainer_class = SFTTrainer
+        trainer_class = FolksySFTTrainer if setting["trainer"] == "folksy" else SFTTrainer
         clock = StepClock()
         trainer = trainer_class(model=model, args=args, train_dataset=Dataset.from_list(examples), processing_class=tokenizer, callbacks=[clock])
         trainer.data_collator = counter = CountingCollator(trainer.data_collator)
@@ -146,6 +157,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (allocation, oneDNN kernels)")
     parser.add_argument("--pool", type=int, default=1600, help="corpus examples the batches are drawn from")
     parser.add_argument("--only", choices=["skeleton", "folksy"], help="measure one setting")
+    parser.add_argument("--ablations", action="store_true", help="also measure folksy with each of its choices undone (~4 more minutes)")
     parser.add_argument("--threads", type=int, help="torch threads [default: torch's choice, one per core]")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     options = parser.parse_args()
@@ -165,10 +177,12 @@ def main() -> None:
     bf16_peak, fp32_peak = matmul_peak(torch.bfloat16), matmul_peak(torch.float32)
     print(f"matmul peak: bf16 {bf16_peak:.0f} GFLOP/s, fp32 {fp32_peak:.0f} GFLOP/s", flush=True)
 
-    results = []
-    for name in ("skeleton", "folksy"):
-        if options.only in (None, name):
-            results.append(measure(name, model_dir, examples, recipe if name == "folksy" else None, options.steps, options.warmup))
+    chosen = settings(recipe)
+    names = ["skeleton", "folksy"] + ([n for n in chosen if n not in ("skeleton", "folksy")] if options.ablations else [])
+    names = [n for n in names if options.only in (None, n)]
+    # glibc's tuning cannot be undone in-process, so the settings without it are measured first
+    measured = {name: measure(name, chosen[name], model_dir, examples, options.steps, options.warmup) for name in sorted(names, key=lambda n: chosen[n]["keep_memory"])}
+    results = [measured[name] for name in names]
     for result in results:
         result["mfu_vs_bf16_peak"] = result["useful_gflops_per_second"] / bf16_peak
     print(f"\nload average after: {os.getloadavg()[0]:.1f}\n")
@@ -179,8 +193,10 @@ def main() -> None:
             f"| {r['setting']} | {r['real_tokens_per_second']:.0f} | {r['seconds_per_step']:.1f} | {r['real_tokens_per_step']:.0f} | "
             f"{r['padding_share']:.0%} | {r['useful_gflops_per_second']:.0f} | {r['mfu_vs_bf16_peak']:.0%} |"
         )
-    if len(results) == 2:
-        print(f"\nspeed-up: {results[1]['real_tokens_per_second'] / results[0]['real_tokens_per_second']:.1f}x real tokens/s")
+    by_name = {r["setting"]: r for r in results}
+    if {"skeleton", "folksy"} <= set(by_name):
+        speedup = by_name["folksy"]["real_tokens_per_second"] / by_name["skeleton"]["real_tokens_per_second"]
+        print(f"\nspeed-up: {speedup:.1f}x real tokens/s (target >= 4x); folksy MFU {by_name['folksy']['mfu_vs_bf16_peak']:.0%} (target >= 40%)")
     if options.json:
         options.json.write_text(json.dumps({"bf16_peak_gflops": bf16_peak, "fp32_peak_gflops": fp32_peak, "results": results}, indent=2))
 
