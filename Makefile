@@ -24,8 +24,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 ## run: the whole pipeline (prepare -> train -> evaluate -> judge -> register) on the embedded default
+# `mlflow run` picks the experiment before any step runs (its default is "Default"), so name it here.
 run: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/mlflow run . --env-manager local $(RUN_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" MLFLOW_EXPERIMENT_NAME="$${MLFLOW_EXPERIMENT_NAME:-folksy}" \
+		$(BIN)/mlflow run . --env-manager local $(RUN_ARGS)
 
 ## test: the whole suite, slow tests included (this is what CI runs)
 test: install
