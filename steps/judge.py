@@ -15,7 +15,7 @@ Reads:  --model-uri       runs:/<train run>/model, models:/folksy-proverbs@<alia
                           and $FOLKSY_JUDGE_MODEL); the API key comes only from $FOLKSY_JUDGE_API_KEY or
                           $OPENAI_API_KEY and is never logged;
         --backend local:  --local-model scored G-Eval style (probability-weighted over 1-5).
-Writes: metrics judge_mean, judge_low_share (<= 2), judge_high_share (>= 4), judge_count_1..5,
+Writes: metrics judge_mean, judge_low_share (< 2.5: rounds to 1-2), judge_high_share (>= 3.5), judge_count_1..5,
         judge_parse_failures, judge_calibration_spearman, judge_calibration_mae, judge_injection_mean,
         ab_win_rate, ab_tie_rate (tie or inconsistent), ...; tag judge_id; artifacts judge_results.jsonl,
         ab_results.jsonl, calibration_results.jsonl, judge_summary.png. `register` gates on these.

@@ -253,7 +253,11 @@ def mean_words(texts: list[str]) -> float:
 
 
 def score_summary(judgements: list[Judgement], prefix: str = "judge") -> dict[str, float]:
-    """Mean, low (<= 2) and high (>= 4) shares, a rounded-score distribution and the failure counts."""
+    """Mean, low and high shares, a rounded-score distribution and the failure counts.
+
+    A score is "1-2" (low) when it rounds to 1 or 2, i.e. is below 2.5, and "4-5" (high) from 3.5 up:
+    the shares always agree with judge_count_1..5, also for a critic's or G-Eval's fractional scores.
+    """
     scores = [j.score for j in judgements if j.score is not None]
     summary: dict[str, float] = {
         f"{prefix}_items": len(judgements),
@@ -262,8 +266,8 @@ def score_summary(judgements: list[Judgement], prefix: str = "judge") -> dict[st
         f"{prefix}_request_failures": sum(j.score is None and j.error != "unparseable" for j in judgements),
         f"{prefix}_failure_share": (len(judgements) - len(scores)) / max(len(judgements), 1),
         f"{prefix}_mean": sum(scores) / len(scores) if scores else float("nan"),
-        f"{prefix}_low_share": sum(s <= 2 for s in scores) / len(scores) if scores else float("nan"),
-        f"{prefix}_high_share": sum(s >= 4 for s in scores) / len(scores) if scores else float("nan"),
+        f"{prefix}_low_share": sum(s < 2.5 for s in scores) / len(scores) if scores else float("nan"),
+        f"{prefix}_high_share": sum(s >= 3.5 for s in scores) / len(scores) if scores else float("nan"),
     }
     for level in range(1, 6):  # half-up rounding, so 2.5 counts as 3 (round() would give 2)
         summary[f"{prefix}_count_{level}"] = sum(min(5, max(1, math.floor(s + 0.5))) == level for s in scores)

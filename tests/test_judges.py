@@ -116,16 +116,19 @@ def test_probability_weighted_score_uses_the_score_token_position():
 
 
 def test_score_summary_counts_failures_apart_and_never_scores_them():
-    judgements = [Judgement(1.0), Judgement(2.0), Judgement(2.5), Judgement(4.0), Judgement(4.49), Judgement(None, error="unparseable"), Judgement(None, error="timeout after 5 attempts")]
-    summary = score_summary(judgements)
-    assert summary["judge_items"] == 7 and summary["judge_scored"] == 5
+    scores = [1.0, 2.0, 2.3, 2.5, 3.49, 3.5, 4.49]
+    failed = [Judgement(None, error="unparseable"), Judgement(None, error="timeout after 5 attempts")]
+    summary = score_summary([Judgement(s) for s in scores] + failed)
+    assert summary["judge_items"] == 9 and summary["judge_scored"] == 7
     assert summary["judge_parse_failures"] == 1 and summary["judge_request_failures"] == 1
-    assert summary["judge_failure_share"] == pytest.approx(2 / 7)
-    assert summary["judge_mean"] == pytest.approx((1 + 2 + 2.5 + 4 + 4.49) / 5)
-    assert summary["judge_low_share"] == pytest.approx(2 / 5)  # 1.0 and 2.0; 2.5 is not <= 2
-    assert summary["judge_high_share"] == pytest.approx(2 / 5)
-    # rounded half up: 2.5 -> 3, 4.49 -> 4
-    assert [summary[f"judge_count_{n}"] for n in range(1, 6)] == [1, 1, 1, 2, 0]
+    assert summary["judge_failure_share"] == pytest.approx(2 / 9)
+    assert summary["judge_mean"] == pytest.approx(sum(scores) / 7)
+    # rounded half up: 2.3 -> 2, 2.5 -> 3, 3.49 -> 3, 3.5 -> 4, 4.49 -> 4
+    counts = [summary[f"judge_count_{n}"] for n in range(1, 6)]
+    assert counts == [1, 2, 2, 2, 0]
+    assert summary["judge_low_share"] == pytest.approx(3 / 7)  # 1.0, 2.0 and 2.3: the "1-2" of the gate
+    assert summary["judge_high_share"] == pytest.approx(2 / 7)  # 3.5 and 4.49
+    assert summary["judge_low_share"] == pytest.approx((counts[0] + counts[1]) / 7)  # the shares agree with the histogram
 
 
 def test_group_means_leave_failures_out_and_make_metric_safe_names():
