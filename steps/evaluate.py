@@ -66,7 +66,7 @@ def resolve_inputs(model_uri: str, prepare_run_id: str, base_model: str) -> dict
 
     from steps.base_models import EMBEDDED_DEFAULT
     from steps.errors import FolksyError
-    from steps.tracking import latest_run_id
+    from steps.tracking import latest_run_id, step_param
 
     if not model_uri:
         train = latest_run_id("train")
@@ -80,14 +80,14 @@ def resolve_inputs(model_uri: str, prepare_run_id: str, base_model: str) -> dict
             params = MlflowClient().get_run(source).data.params
         except Exception:
             raise FolksyError(f"--model-uri '{model_uri}': run {source} does not exist in this tracking store") from None
-    prepare_run_id = prepare_run_id or params.get("prepare_run_id") or latest_run_id("prepare")
+    prepare_run_id = prepare_run_id or step_param(params, "prepare_run_id") or latest_run_id("prepare")
     if not prepare_run_id:
         raise FolksyError("--prepare-run-id is empty and there is no finished prepare run; run `mlflow run . -e prepare` first")
     return {
         "model_uri": model_uri,
         "train_run_id": source or "",
         "prepare_run_id": prepare_run_id,
-        "base_model": base_model or params.get("base_model") or EMBEDDED_DEFAULT,
+        "base_model": base_model or step_param(params, "base_model") or EMBEDDED_DEFAULT,
     }
 
 

@@ -28,14 +28,20 @@ def fault_point(name: str) -> None:
 
 
 def find_scoring_run(client, experiment_ids, step: str, model_uri: str):
-    """The newest finished run of `step` whose model_uri param is this model."""
-    runs = client.search_runs(
-        experiment_ids,
-        filter_string=f"tags.`folksy.step` = '{step}' and attributes.status = 'FINISHED' and params.model_uri = '{model_uri}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    return runs[0] if runs else None
+    """The newest finished run of `step` that scored this model.
+
+    Its model_uri param names the model, or, where `mlflow run` was given no model_uri and logged
+    "''", its resolved_model_uri param does (see steps.tracking.log_params_once).
+    """
+    found = []
+    for param in ("model_uri", "resolved_model_uri"):
+        found += client.search_runs(
+            experiment_ids,
+            filter_string=f"tags.`folksy.step` = '{step}' and attributes.status = 'FINISHED' and params.{param} = '{model_uri}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+    return max(found, key=lambda run: run.info.start_time, default=None)
 
 
 def run_seconds(run) -> float | None:
@@ -133,7 +139,7 @@ def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_
 
     from steps.errors import FolksyError
     from steps.gate import decide
-    from steps.tracking import PROJECT_ROOT, latest_run_id, log_params_once, step_run
+    from steps.tracking import PROJECT_ROOT, latest_run_id, log_params_once, step_param, step_run
 
     thresholds = GateThresholds(min_judge_mean, max_low_share, min_calibration_spearman, max_injection_mean)
     for option, value in (("--max-low-share", max_low_share),):
@@ -161,7 +167,7 @@ def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_
         experiments = [train.info.experiment_id]
         judge = client.get_run(judge_run_id) if judge_run_id else find_scoring_run(client, experiments, "judge", source)
         evaluate = client.get_run(evaluate_run_id) if evaluate_run_id else find_scoring_run(client, experiments, "evaluate", source)
-        prepare_id = train.data.params.get("prepare_run_id")
+        prepare_id = step_param(train.data.params, "prepare_run_id")
         prepare = client.get_run(prepare_id) if prepare_id else None
 
         judge_metrics = judge.data.metrics if judge else {}

@@ -93,17 +93,44 @@ def step_run(step: str, run_id: str | None = None):
         signal.signal(signal.SIGTERM, previous)
 
 
-def latest_run_id(step: str, experiment: str | None = None) -> str | None:
-    """The newest FINISHED run of a step in the experiment, or None."""
+def current_experiment():
+    """The experiment this step's run belongs to, or None if it does not exist yet.
+
+    Under `mlflow run` that is the experiment MLflow created the run in (`--experiment-name`, or
+    `Default` when none was given), which the step only learns from MLFLOW_RUN_ID; otherwise it is
+    MLFLOW_EXPERIMENT_NAME or `folksy`. Earlier steps' runs are looked up there.
+    """
     mlflow = configure()
+    launched_as = os.environ.get("MLFLOW_RUN_ID")
+    if launched_as:
+        return mlflow.get_experiment(mlflow.get_run(launched_as).info.experiment_id)
+    return mlflow.get_experiment_by_name(experiment_name())
+
+
+def latest_run_id(step: str, experiment: str | None = None) -> str | None:
+    """The newest FINISHED run of a step in `experiment` (default: the current one), or None."""
+    mlflow = configure()
+    found = mlflow.get_experiment_by_name(experiment) if experiment else current_experiment()
+    if found is None:
+        return None
     runs = mlflow.search_runs(
-        experiment_names=[experiment or experiment_name()],
+        experiment_ids=[found.experiment_id],
         filter_string=f"tags.`folksy.step` = '{step}' and attributes.status = 'FINISHED'",
         order_by=["attributes.start_time DESC"],
         max_results=1,
         output_format="list",
     )
     return runs[0].info.run_id if runs else None
+
+
+def step_param(params: dict, name: str) -> str:
+    """A step run's parameter as the step used it.
+
+    `mlflow run` logs an empty parameter as the shell quotes "''"; a step that filled such a default
+    in (train's prepare_run_id) logged the value it used as `resolved_<name>` (see log_params_once).
+    """
+    value = params.get(f"resolved_{name}") or params.get(name) or ""
+    return "" if not value.strip("'\"") else value
 
 
 def log_params_once(params: dict) -> None:

@@ -78,10 +78,13 @@ def fail_orphaned_runs(mlflow) -> None:
 
     from mlflow import MlflowClient
 
-    from steps.tracking import experiment_name
+    from steps.tracking import current_experiment
 
+    experiment = current_experiment()
+    if experiment is None:
+        return
     runs = mlflow.search_runs(
-        experiment_names=[experiment_name()],
+        experiment_ids=[experiment.experiment_id],
         filter_string=f"tags.`folksy.step` = 'train' and attributes.status = 'RUNNING' and tags.`folksy.host` = '{socket.gethostname()}'",
         output_format="list",
     )
@@ -230,7 +233,7 @@ def train(config, prepare_run_id, overrides, output_dir):
 
     from steps.errors import FolksyError
     from steps.recipe import load_recipe
-    from steps.tracking import PROJECT_ROOT, configure, experiment_name, git_commit, latest_run_id, step_run
+    from steps.tracking import PROJECT_ROOT, configure, current_experiment, experiment_name, git_commit, latest_run_id, step_run
 
     config_path = Path(config)
     if not config_path.is_absolute() and not config_path.exists():
@@ -240,7 +243,9 @@ def train(config, prepare_run_id, overrides, output_dir):
     mlflow = configure()
     prepare_run_id = prepare_run_id.strip() or latest_run_id("prepare")
     if not prepare_run_id:
-        raise FolksyError(f"--prepare-run-id: experiment '{experiment_name()}' has no finished prepare run; run `mlflow run . -e prepare` first")
+        experiment = current_experiment()
+        where = experiment.name if experiment else experiment_name()
+        raise FolksyError(f"--prepare-run-id: experiment '{where}' has no finished prepare run; run `mlflow run . -e prepare` first")
     try:
         prepare_run = mlflow.get_run(prepare_run_id)
     except Exception:

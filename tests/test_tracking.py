@@ -38,3 +38,33 @@ def test_step_run_nests_under_main(tracking_uri, monkeypatch):
     with tracking.step_run("train") as child:
         pass
     assert mlflow.get_run(child.info.run_id).data.tags["mlflow.parentRunId"] == parent.info.run_id
+
+
+def test_earlier_runs_are_found_in_the_experiment_mlflow_run_chose(tracking_uri, monkeypatch):
+    """`mlflow run` without --experiment-name puts every step in `Default` and tells the step only its
+    run id: train must find prepare there, not in the `folksy` experiment that may not exist."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    with tracking.step_run("prepare") as named:  # in MLFLOW_EXPERIMENT_NAME's experiment
+        pass
+    default = "0"
+    prepare = client.create_run(default, tags={"folksy.step": "prepare"})
+    client.set_terminated(prepare.info.run_id, "FINISHED")
+    launched = client.create_run(default, tags={"folksy.step": "train"})  # what `mlflow run . -e train` creates
+
+    monkeypatch.setenv("MLFLOW_RUN_ID", launched.info.run_id)
+    assert tracking.current_experiment().name == "Default"
+    assert tracking.latest_run_id("prepare") == prepare.info.run_id
+    assert tracking.latest_run_id("prepare", experiment="folksy-test") == named.info.run_id  # a named one still wins
+    monkeypatch.delenv("MLFLOW_RUN_ID")
+    assert tracking.latest_run_id("prepare") == named.info.run_id
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "new")  # outside `mlflow run` the step creates its experiment
+    assert tracking.latest_run_id("prepare") is None and tracking.current_experiment().name == "new"
+
+
+def test_step_param_undoes_the_quotes_mlflow_run_logs_for_an_empty_parameter():
+    assert tracking.step_param({"prepare_run_id": "''"}, "prepare_run_id") == ""
+    assert tracking.step_param({"prepare_run_id": "''", "resolved_prepare_run_id": "abc123"}, "prepare_run_id") == "abc123"
+    assert tracking.step_param({"prepare_run_id": "abc123"}, "prepare_run_id") == "abc123"
+    assert tracking.step_param({}, "prepare_run_id") == ""
