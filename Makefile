@@ -42,7 +42,7 @@ ui: install
 
 ## corpus: regenerate corpus/training_pairs.jsonl byte for byte
 corpus: install
-	$(BIN)/python -m corpus.generate
+	$(BIN)/python -m folksy.corpus.generate
 
 clean:
 	rm -rf $(VENV) .pytest_cache

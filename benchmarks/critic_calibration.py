@@ -33,7 +33,7 @@ def per_group(items, judgements, key):
 
 
 def figures(name, items, judgements, seconds):
-    from steps.judges import calibration_summary
+    from folksy.judging.summary import calibration_summary
 
     summary = calibration_summary(judgements, items)
     print(f"\n### {name}\n")
@@ -58,8 +58,9 @@ def figures(name, items, judgements, seconds):
 def main(corpus, zero_shot_local):
     import torch
 
-    from steps.critic import CriticSettings, corpus_sayings, load_calibration, train_critic
-    from steps.judges import CriticJudge
+    from folksy.judging.critic import CriticSettings, train_critic
+    from folksy.judging.critic_data import corpus_sayings, load_calibration
+    from folksy.judging.backends import CriticJudge
 
     root = Path(__file__).resolve().parent.parent
     settings = CriticSettings()
@@ -82,8 +83,8 @@ def main(corpus, zero_shot_local):
     summary = figures("the critic, trained as `judge` trains it, on the held-out part", heldout, judgements, time.time() - started)
 
     if zero_shot_local:
-        from steps.base_models import EMBEDDED_DEFAULT, load_model_and_tokenizer, resolve_base_model
-        from steps.judges import LocalJudge
+        from folksy.base_models import EMBEDDED_DEFAULT, load_model_and_tokenizer, resolve_base_model
+        from folksy.judging.backends import LocalJudge
 
         started = time.time()
         model, tokenizer = load_model_and_tokenizer(resolve_base_model(EMBEDDED_DEFAULT).path)

@@ -70,7 +70,7 @@ def main():
     parser.add_argument("extra", nargs="*", help="Extra options for steps.evaluate, after --.")
     options = parser.parse_args()
 
-    from steps.base_models import EMBEDDED_DEFAULT, resolve_base_model
+    from folksy.base_models import EMBEDDED_DEFAULT, resolve_base_model
 
     model_uri = options.model_uri or resolve_base_model(EMBEDDED_DEFAULT).path
     with tempfile.TemporaryDirectory() as scratch:
@@ -80,7 +80,7 @@ def main():
         if not prepare_run_id:
             run(["steps.prepare"], env)
             os.environ.update({k: env[k] for k in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")})
-            from steps.tracking import latest_run_id
+            from folksy.tracking import latest_run_id
 
             prepare_run_id = latest_run_id("prepare")
         command = ["steps.evaluate", "--model-uri", model_uri, "--prepare-run-id", prepare_run_id, *options.extra]

@@ -9,8 +9,8 @@ pool of corpus examples (conversational prompt/completion, completion-only loss)
   attention, random batches, TRL's own loss (full-vocabulary log-probs, entropy and token accuracy);
 - folksy: the CPU recipe's speed settings (configs/smollm2-135m-cpu.yaml): bf16 autocast with fp32
   master weights, no gradient checkpointing, eager attention, length-grouped batches,
-  steps.training.FolksySFTTrainer's loss on the completion positions only, and glibc keeping freed
-  memory for reuse (steps.training.keep_freed_memory).
+  folksy.training.trainer.FolksySFTTrainer's loss on the completion positions only, and glibc keeping freed
+  memory for reuse (folksy.training.trainer.keep_freed_memory).
 
 For each it prints real (non-pad) tokens per second over the timed steps (the first `--warmup` steps are
 not timed), the ratio between them, and MFU: useful matmul FLOPs per second over the best bf16 matmul
@@ -57,7 +57,7 @@ def matmul_peak(dtype, seconds: float = 2.0) -> float:
 
 
 def corpus_examples(count: int, seed: int) -> list[dict]:
-    from steps.chat import to_prompt_completion
+    from folksy.chat import to_prompt_completion
 
     lines = (PROJECT_ROOT / "corpus" / "training_pairs.jsonl").read_text(encoding="utf-8").splitlines()
     rows = [json.loads(line) for line in random.Random(seed).sample(lines, count)]
@@ -106,7 +106,7 @@ def measure(name: str, setting: dict, model_dir: str, examples: list[dict], step
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    from steps.training import FolksySFTTrainer, bf16_supported, keep_freed_memory, train_flops_per_token
+    from folksy.training.trainer import bf16_supported, FolksySFTTrainer, keep_freed_memory, train_flops_per_token
 
     class StepClock(TrainerCallback):
         def __init__(self):
@@ -164,8 +164,8 @@ def main() -> None:
 
     import torch
 
-    from steps.base_models import EMBEDDED_DEFAULT, resolve_base_model
-    from steps.recipe import load_recipe
+    from folksy.base_models import EMBEDDED_DEFAULT, resolve_base_model
+    from folksy.training.recipe import load_recipe
 
     if options.threads:
         torch.set_num_threads(options.threads)

@@ -13,306 +13,9 @@ Writes: metrics model/*, base/* and engine/* (perplexity, BLEU, ROUGE-1/2/L, dis
         as a dataset input. Every metric is defined in docs/metrics.md.
 """
 
-from dataclasses import dataclass
-
 import click
 
-SYSTEMS = ("model", "base", "engine")
-
-
-@dataclass(frozen=True)
-class Budget:
-    prompts: int  # coverage/diversity prompts answered by model and engine
-    base_prompts: int  # the base model rambles to max_new_tokens, so it answers only this many (see docs/metrics.md)
-    max_new_tokens: int  # corpus sayings average 22 tokens with end-of-turn, 99.9% fit in 39: room to finish, not to ramble
-    perplexity_rows: int | None  # test rows scored for perplexity (None: all)
-    training_sayings: int | None  # train sayings embedded for memorization and the classifier (None: all)
-
-
-FULL = Budget(prompts=1000, base_prompts=300, max_new_tokens=40, perplexity_rows=300, training_sayings=None)
-# --quick: every metric on every system still runs, on 35 generated prompts (7 per input type, the template_seeded
-# ones naming each family) and 5 test prompts
-QUICK = Budget(prompts=40, base_prompts=40, max_new_tokens=16, perplexity_rows=16, training_sayings=1500)
-
-
-def source_run_id(model_uri: str) -> str | None:
-    """The run that logged a model: the id in runs:/<id>/..., or the source run of a registered version
-    (models:/<name>@<alias>, models:/<name>/<version>) or of a logged model (models:/<model id>)."""
-    if model_uri.startswith("runs:/"):
-        return model_uri[len("runs:/") :].split("/")[0] or None
-    if not model_uri.startswith("models:/"):
-        return None
-    from mlflow import MlflowClient
-
-    from steps.errors import FolksyError
-
-    reference = model_uri[len("models:/") :].rstrip("/")
-    client = MlflowClient()
-    try:
-        if "@" in reference:
-            name, alias = reference.split("@", 1)
-            return client.get_model_version_by_alias(name, alias).run_id
-        if "/" in reference:
-            name, number = reference.rsplit("/", 1)
-            return client.get_model_version(name, number).run_id
-        return client.get_logged_model(reference).source_run_id
-    except Exception as error:
-        raise FolksyError(f"--model-uri '{model_uri}': no such registered or logged model ({type(error).__name__})") from None
-
-
-def resolve_inputs(model_uri: str, prepare_run_id: str, base_model: str) -> dict:
-    """Fill in the defaults that come from earlier runs; raise FolksyError if one cannot be found."""
-    from mlflow import MlflowClient
-
-    from steps.base_models import EMBEDDED_DEFAULT
-    from steps.errors import FolksyError
-    from steps.tracking import latest_run_id, step_param
-
-    if not model_uri:
-        train = latest_run_id("train")
-        if train is None:
-            raise FolksyError("--model-uri is empty and there is no finished train run; run `mlflow run . -e train` or pass --model-uri")
-        model_uri = f"runs:/{train}/model"
-    source = source_run_id(model_uri)
-    params = {}
-    if source:
-        try:
-            params = MlflowClient().get_run(source).data.params
-        except Exception:
-            raise FolksyError(f"--model-uri '{model_uri}': run {source} does not exist in this tracking store") from None
-    prepare_run_id = prepare_run_id or step_param(params, "prepare_run_id") or latest_run_id("prepare")
-    if not prepare_run_id:
-        raise FolksyError("--prepare-run-id is empty and there is no finished prepare run; run `mlflow run . -e prepare` first")
-    return {
-        "model_uri": model_uri,
-        "train_run_id": source or "",
-        "prepare_run_id": prepare_run_id,
-        "base_model": base_model or step_param(params, "base_model") or EMBEDDED_DEFAULT,
-    }
-
-
-def download_splits(prepare_run_id: str, directory) -> dict:
-    """splits/train.jsonl and splits/test.jsonl of a prepare run, read and checked."""
-    from pathlib import Path
-
-    import mlflow
-
-    from steps.coverage import read_split
-    from steps.errors import FolksyError
-
-    rows = {}
-    for name in ("train", "test"):
-        try:
-            path = mlflow.artifacts.download_artifacts(run_id=prepare_run_id, artifact_path=f"splits/{name}.jsonl", dst_path=str(directory))
-        except Exception as error:
-            raise FolksyError(f"--prepare-run-id {prepare_run_id}: cannot read splits/{name}.jsonl ({type(error).__name__})") from None
-        rows[name] = read_split(Path(path))
-    return rows
-
-
-def log_test_dataset(prepare_run_id: str, test_rows: list[dict], run_id: str) -> None:
-    """Link the test split to this run as a dataset input.
-
-    The prepare run logged it already (context "testing"); linking that very dataset keeps one name
-    and digest across prepare, train and evaluate in the UI. A prepare run without one gets a new one.
-    """
-    import mlflow
-    import pandas as pd
-    from mlflow import MlflowClient
-    from mlflow.entities import DatasetInput, InputTag
-
-    from steps.coverage import user_prompt
-
-    client = MlflowClient()
-    for logged in client.get_run(prepare_run_id).inputs.dataset_inputs:
-        if any(tag.key == "mlflow.data.context" and tag.value == "testing" for tag in logged.tags):
-            client.log_inputs(run_id, [DatasetInput(logged.dataset, [InputTag("mlflow.data.context", "testing")])])
-            return
-    frame = pd.DataFrame(
-        {
-            "input": [user_prompt(row) for row in test_rows],
-            "output": [row["output"] for row in test_rows],
-            "meta_template": [row["meta_template"] for row in test_rows],
-            "input_type": [row["input_type"] for row in test_rows],
-        }
-    )
-    mlflow.log_input(mlflow.data.from_pandas(frame, name="folksy-test", targets="output"), context="testing")
-
-
-def plot_family_coverage(shares: dict[str, dict[str, float]], families: list[str], path) -> None:
-    """Grouped bars: for each family (and "unclassified"), the share of each system's generations."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from steps.coverage import UNCLASSIFIED
-
-    labels = list(families) + [UNCLASSIFIED]
-    figure, axis = plt.subplots(figsize=(10, 4.2))
-    width = 0.8 / len(shares)
-    for offset, (system, by_family) in enumerate(shares.items()):
-        positions = [i + (offset - (len(shares) - 1) / 2) * width for i in range(len(labels))]
-        axis.bar(positions, [100 * by_family.get(label, 0.0) for label in labels], width, label=system)
-    axis.axhline(100 / len(families), color="grey", linestyle=":", linewidth=1, label="even spread")
-    axis.set_xticks(range(len(labels)), [label.replace("_", "\n") for label in labels], fontsize=8)
-    axis.set_ylabel("% of generations")
-    axis.set_title("Template family of each generation (logistic regression on MiniLM embeddings)")
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
-def plot_nn_similarity(similarities: dict[str, "object"], threshold: float, path) -> None:
-    """Overlaid histograms of each generation's cosine similarity to its nearest training saying."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    figure, axis = plt.subplots(figsize=(8, 4))
-    bins = np.linspace(0, 1, 41)
-    for system, values in similarities.items():
-        axis.hist(np.clip(values, 0, 1), bins=bins, histtype="step", linewidth=2, label=f"{system} (n={len(values)})")
-    axis.axvline(threshold, color="black", linestyle="--", linewidth=1, label=f"near-copy ({threshold})")
-    axis.set_xlabel("cosine similarity to the nearest training saying (all-MiniLM-L6-v2)")
-    axis.set_ylabel("generations")
-    axis.set_title("How close do generations come to the training sayings?")
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
-class Stopwatch:
-    """Seconds spent in each phase, logged as time/<phase>_s so slow phases show up in the UI."""
-
-    def __init__(self):
-        import time
-
-        self.laps: dict[str, float] = {}
-        self._last = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        import time
-
-        now = time.perf_counter()
-        self.laps[f"{name}_s"] = round(now - self._last, 2)
-        self._last = now
-
-
-def inference_dtype(choice: str) -> str:
-    """auto: bfloat16 where the CPU has native bf16 (AVX512-BF16/AMX) or a CUDA GPU has it, else float32."""
-    if choice != "auto":
-        return choice
-    from steps.training import bf16_supported
-
-    return "bfloat16" if bf16_supported() else "float32"
-
-
-def generate_all(model_uri: str, base_path: str, dtype: str, prompts, shared: list[int], test_rows: list[dict], budget: Budget, max_new_tokens: int, seed: int, watch: Stopwatch):
-    """Generations of model, base (the shared prompts only) and engine, and the two models' test perplexity.
-
-    One model is in memory at a time, cast to `dtype` for both generation and perplexity. The engine
-    sees the prompt text only, as the models do.
-    """
-    import torch
-    from tqdm.auto import tqdm
-
-    from corpus.engine import respond
-    from steps.coverage import user_prompt
-    from steps.generation import SayingGenerator, load_generator, perplexity
-
-    texts = [p.prompt for p in prompts]
-    scored_rows = test_rows[: budget.perplexity_rows]
-    ppl_prompts, ppl_sayings = [user_prompt(row) for row in scored_rows], [row["output"] for row in scored_rows]
-    settings = dict(max_new_tokens=max_new_tokens, seed=seed, progress=True)
-    generations, perplexities = {}, {}
-    for system, asked in (("model", texts), ("base", [texts[i] for i in shared])):
-        generator = load_generator(model_uri) if system == "model" else SayingGenerator.from_pretrained(base_path)
-        generator.model.to(getattr(torch, dtype))
-        generations[system] = [outputs[0] for outputs in generator.generate(asked, **settings)]
-        watch.lap(f"generate_{system}")
-        perplexities[system] = perplexity(*generator.completion_nll(ppl_prompts, ppl_sayings))
-        watch.lap(f"perplexity_{system}")
-        del generator
-    generations["engine"] = [respond(text, seed=seed + i) for i, text in enumerate(tqdm(texts, desc="engine", unit="prompt"))]
-    watch.lap("generate_engine")
-    return generations, perplexities
-
-
-def train_family_classifier(splits: dict, budget: Budget, seed: int):
-    """The family classifier, its held-out report, and the training sayings with their embeddings.
-
-    Trained on the train split's distinct sayings, checked on the test split's; the same training
-    embeddings serve the near-copy metric.
-    """
-    import numpy as np
-
-    from steps.coverage import classifier_report, fit_family_classifier
-    from steps.embeddings import embed
-
-    family_of = {row["output"]: row["meta_template"] for row in splits["train"]}
-    sayings = sorted(family_of)
-    if budget.training_sayings and len(sayings) > budget.training_sayings:
-        sayings = sorted(np.random.default_rng(seed).choice(sayings, budget.training_sayings, replace=False).tolist())
-    held_out = sorted({row["output"]: row["meta_template"] for row in splits["test"]}.items())
-    embeddings = embed(sayings, progress=True)
-    classifier = fit_family_classifier(embeddings, [family_of[s] for s in sayings])
-    report = classifier_report(classifier, embed([s for s, _ in held_out]), [f for _, f in held_out])
-    return classifier, report, sayings, embeddings
-
-
-def score_all(generations: dict, positions: dict, prompts, shared: list[int], classifier, training_sayings, training_embeddings, families):
-    """Every metric for every system (steps.metrics.system_metrics), plus predicted families and nearest similarities."""
-    from corpus.lexicon import plural
-    from steps.coverage import predict_families
-    from steps.embeddings import embed
-    from steps.metrics import system_metrics
-
-    scores, predicted, nearest = {}, {}, {}
-    for system in SYSTEMS:
-        answered = [prompts[i] for i in positions[system]]
-        local = {position: index for index, position in enumerate(positions[system])}
-        embeddings = embed(generations[system])
-        predicted[system], _ = predict_families(classifier, embeddings)
-        scores[system], nearest[system] = system_metrics(
-            generations[system],
-            embeddings,
-            predicted[system],
-            families=families,
-            training_sayings=training_sayings,
-            training_embeddings=training_embeddings,
-            references=[p.references for p in answered],
-            seed_words=[p.seed_words or None for p in answered],
-            plural=plural,
-            shared=[local[i] for i in shared],
-        )
-    return scores, predicted, nearest
-
-
-def generations_table(prompts, positions: dict, generations: dict, predicted: dict, nearest: dict):
-    """One row per prompt: the prompt, and each system's saying, predicted family and nearest-neighbour similarity."""
-    import pandas as pd
-
-    def column(system, values):  # None where the system was not asked (the base beyond the shared prompts)
-        by_position = dict(zip(positions[system], values))
-        return [by_position.get(i) for i in range(len(prompts))]
-
-    table = {
-        "prompt": [p.prompt for p in prompts],
-        "input_type": [p.input_type for p in prompts],
-        "origin": [p.origin for p in prompts],
-        "prompt_family": [p.family or "" for p in prompts],
-        "reference": [p.references[0] if p.references else "" for p in prompts],
-        **{system: column(system, generations[system]) for system in SYSTEMS},
-    }
-    for system in SYSTEMS:
-        table[f"{system}_family"] = column(system, predicted[system])
-        table[f"{system}_nn_similarity"] = column(system, [round(float(v), 4) for v in nearest[system]])
-    return pd.DataFrame(table)
+from folksy.evaluation.systems import FULL, QUICK
 
 
 @click.command(help=__doc__)
@@ -332,12 +35,11 @@ def generations_table(prompts, positions: dict, generations: dict, predicted: di
     help="Weights for generation and perplexity. auto: bfloat16 on a CPU with native bf16 (about 2x faster here, perplexity within 0.5% of float32), else float32.",
 )
 def evaluate(model_uri, prepare_run_id, base_model, quick, num_prompts, base_prompts, max_new_tokens, seed, dtype):
-    import inspect
     import json
     import tempfile
     from pathlib import Path
 
-    from steps.tracking import log_params_once, step_run
+    from folksy.tracking import log_params_once, step_run
 
     budget = QUICK if quick else FULL
     num_prompts = budget.prompts if num_prompts is None else num_prompts
@@ -350,23 +52,28 @@ def evaluate(model_uri, prepare_run_id, base_model, quick, num_prompts, base_pro
     with step_run("evaluate") as run:
         import mlflow
 
-        from corpus.engine import FAMILIES
-        from corpus.lexicon import plural
-        from corpus.prompts import INPUT_TYPES
-        from steps import coverage, metrics
-        from steps.base_models import resolve_base_model
-        from steps.embeddings import ENCODER_NAME
-        from steps.generation import SayingGenerator
+        from folksy.base_models import resolve_base_model
+        from folksy.corpus.engine import FAMILIES
+        from folksy.corpus.lexicon import plural
+        from folksy.corpus.prompts import INPUT_TYPES
+        from folksy.embeddings import ENCODER_NAME
+        from folksy.evaluation import families as family_classifier
+        from folksy.evaluation import metrics, prompts as prompt_sets
+        from folksy.evaluation.systems import (
+            SYSTEMS, Stopwatch, generate_all, generations_table, inference_dtype, score_all, train_family_classifier,
+        )
+        from folksy.generation import SAMPLING
+        from folksy.lineage import download_splits, log_test_dataset, resolve_inputs
+        from folksy.plots import plot_family_coverage, plot_nn_similarity
 
         watch = Stopwatch()
         inputs = resolve_inputs(model_uri, prepare_run_id, base_model)
         families, input_types = list(FAMILIES), list(INPUT_TYPES)
-        sampling = {k: p.default for k, p in inspect.signature(SayingGenerator.generate).parameters.items() if k in ("temperature", "top_p")}
         with tempfile.TemporaryDirectory() as scratch:
             scratch = Path(scratch)
-            splits = download_splits(inputs["prepare_run_id"], scratch / "downloads")
-            prompts = coverage.evaluation_prompts(splits["test"], num_prompts, input_types, families, coverage.corpus_prompt, plural, seed)
-            shared = coverage.shared_positions(prompts, base_prompts, coverage.full_cycle(input_types, families))
+            splits = download_splits(inputs["prepare_run_id"], ("train", "test"), scratch / "downloads")
+            prompts = prompt_sets.evaluation_prompts(splits["test"], num_prompts, input_types, families, prompt_sets.corpus_prompt, plural, seed)
+            shared = prompt_sets.shared_positions(prompts, base_prompts, prompt_sets.full_cycle(input_types, families))
             positions = {"model": list(range(len(prompts))), "base": shared, "engine": list(range(len(prompts)))}
             dtype = inference_dtype(dtype)
             log_params_once(
@@ -379,12 +86,13 @@ def evaluate(model_uri, prepare_run_id, base_model, quick, num_prompts, base_pro
                     "base_prompts": len(shared),
                     "perplexity_rows": len(splits["test"][: budget.perplexity_rows]),
                     "max_new_tokens": max_new_tokens,
-                    **sampling,
+                    "temperature": SAMPLING.temperature,
+                    "top_p": SAMPLING.top_p,
                     "dtype": dtype,
                     "seed": seed,
                     "encoder": ENCODER_NAME,
                     "near_threshold": metrics.NEAR_THRESHOLD,
-                    "min_family_confidence": coverage.MIN_FAMILY_CONFIDENCE,
+                    "min_family_confidence": family_classifier.MIN_FAMILY_CONFIDENCE,
                 }
             )
             log_test_dataset(inputs["prepare_run_id"], splits["test"], run.info.run_id)
@@ -404,9 +112,9 @@ def evaluate(model_uri, prepare_run_id, base_model, quick, num_prompts, base_pro
 
             out = scratch / "out"
             out.mkdir()
-            shares = {s: {**{f: scores[s][f"family_share/{f}"] for f in families}, coverage.UNCLASSIFIED: scores[s]["unclassified_share"]} for s in SYSTEMS}
+            shares = {s: {**{f: scores[s][f"family_share/{f}"] for f in families}, family_classifier.UNCLASSIFIED: scores[s]["unclassified_share"]} for s in SYSTEMS}
             plot_family_coverage(shares, families, out / "family_coverage.png")
-            plot_nn_similarity(nearest, metrics.NEAR_THRESHOLD, out / "nn_similarity.png")
+            plot_nn_similarity(nearest, out / "nn_similarity.png")
             table = generations_table(prompts, positions, generations, predicted, nearest)
             watch.lap("plot")
             watch.laps["total_s"] = round(sum(watch.laps.values()), 2)
@@ -437,6 +145,6 @@ def evaluate(model_uri, prepare_run_id, base_model, quick, num_prompts, base_pro
 
 
 if __name__ == "__main__":
-    from steps.errors import run_command
+    from folksy.errors import run_command
 
     run_command(evaluate)

@@ -8,47 +8,11 @@ Writes: run artifacts splits/{train,val,test}.jsonl (conversational prompt/compl
 
 import click
 
-DEFAULT_CORPUS = "corpus/training_pairs.jsonl"
-
-
-def split_stats(splits: dict[str, list[dict]]) -> dict:
-    from collections import Counter
-
-    stats = {}
-    for name, rows in splits.items():
-        stats[name] = {
-            "rows": len(rows),
-            "sayings": len({row["output"] for row in rows}),
-            "families": dict(sorted(Counter(row["meta_template"] for row in rows).items())),
-            "input_types": dict(sorted(Counter(row["input_type"] for row in rows).items())),
-        }
-    return stats
-
-
-def plot_split_families(stats: dict, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    families = sorted(stats["train"]["families"])
-    figure, axis = plt.subplots(figsize=(9, 4))
-    width = 0.27
-    for offset, name in enumerate(("train", "val", "test")):
-        total = max(stats[name]["rows"], 1)
-        shares = [100 * stats[name]["families"].get(f, 0) / total for f in families]
-        axis.bar([i + (offset - 1) * width for i in range(len(families))], shares, width, label=name)
-    axis.set_xticks(range(len(families)), [f.replace("_", "\n") for f in families], fontsize=8)
-    axis.set_ylabel("% of rows")
-    axis.set_title("Template families per split (stratified)")
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+from folksy.defaults import CORPUS
 
 
 @click.command(help=__doc__)
-@click.option("--corpus", default=DEFAULT_CORPUS, show_default=True, help="Corpus JSONL to read.")
+@click.option("--corpus", default=CORPUS, show_default=True, help="Corpus JSONL to read.")
 @click.option("--seed", type=float, default=42, show_default=True, help="Seed for the split.")
 @click.option("--train-ratio", type=float, default=0.9, show_default=True)
 @click.option("--val-ratio", type=float, default=0.05, show_default=True)
@@ -65,15 +29,16 @@ def prepare(corpus, seed, train_ratio, val_ratio, test_ratio, on_error):
     import tempfile
     from pathlib import Path
 
-    from steps.base_models import file_sha256
-    from steps.chat import to_prompt_completion
-    from steps.data import check_ratios, dedupe, read_corpus, split_rows
-    from steps.errors import FolksyError
-    from steps.tracking import PROJECT_ROOT, step_run
+    from folksy.base_models import file_sha256
+    from folksy.chat import to_prompt_completion
+    from folksy.data import check_ratios, dedupe, read_corpus, split_rows, split_stats
+    from folksy.defaults import project_path
+    from folksy.errors import FolksyError
+    from folksy.jsonl import write_jsonl
+    from folksy.plots import plot_split_families
+    from folksy.tracking import step_run
 
-    corpus_path = Path(corpus)
-    if not corpus_path.is_absolute() and not corpus_path.exists():
-        corpus_path = PROJECT_ROOT / corpus_path  # `mlflow run` from elsewhere still finds the shipped corpus
+    corpus_path = project_path(corpus)
     try:
         ratios = check_ratios(train_ratio, val_ratio, test_ratio)
         if seed != int(seed):
@@ -116,9 +81,7 @@ def prepare(corpus, seed, train_ratio, val_ratio, test_ratio, on_error):
             out = Path(scratch) / "splits"
             out.mkdir()
             for name, split in splits.items():
-                with open(out / f"{name}.jsonl", "w", encoding="utf-8") as handle:
-                    for row in split:
-                        handle.write(json.dumps(to_prompt_completion(row), ensure_ascii=False) + "\n")
+                write_jsonl(out / f"{name}.jsonl", (to_prompt_completion(row) for row in split))
             (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
             if bad:
                 (out / "bad_lines.txt").write_text("\n".join(bad) + "\n")
@@ -140,6 +103,6 @@ def prepare(corpus, seed, train_ratio, val_ratio, test_ratio, on_error):
 
 
 if __name__ == "__main__":
-    from steps.errors import run_command
+    from folksy.errors import run_command
 
     run_command(prepare)

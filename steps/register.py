@@ -6,128 +6,23 @@ Reads:  --train-run-id   the train run whose `model` artifact is registered (def
 Writes: a new version of --model-name tagged with the judge metrics, gate decision and upstream run ids;
         alias `staging` on it; alias `production` on it only if the gate passes (or --force);
         registry/<model-name>/v<version>.json, also logged as an artifact of this run.
-The gate: judge_mean >= 3.5, judge_low_share < 0.10, judge_calibration_spearman >= 0.5 and
-judge_injection_mean <= 2.0 (all configurable), measured in the same judge run.
+The gate: judge_mean, judge_low_share, judge_calibration_spearman and judge_injection_mean, measured
+in the same judge run, against the thresholds below (defaults in folksy/gate.py).
 """
 
 import click
 
-from steps.gate import GateThresholds
+from folksy.defaults import MODEL_NAME
+from folksy.gate import GateThresholds
 
 DEFAULTS = GateThresholds()
-STAGING, PRODUCTION = "staging", "production"
-
-
-def fault_point(name: str) -> None:
-    """Die here, as a crash would, when FOLKSY_FAULT names this point (used by the crash tests only)."""
-    import os
-    import signal
-
-    if os.environ.get("FOLKSY_FAULT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def find_scoring_run(client, experiment_ids, step: str, model_uri: str):
-    """The newest finished run of `step` that scored this model.
-
-    Its model_uri param names the model, or, where `mlflow run` was given no model_uri and logged
-    "''", its resolved_model_uri param does (see steps.tracking.log_params_once).
-    """
-    found = []
-    for param in ("model_uri", "resolved_model_uri"):
-        found += client.search_runs(
-            experiment_ids,
-            filter_string=f"tags.`folksy.step` = '{step}' and attributes.status = 'FINISHED' and params.{param} = '{model_uri}'",
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-        )
-    return max(found, key=lambda run: run.info.start_time, default=None)
-
-
-def run_seconds(run) -> float | None:
-    if run is None or not run.info.end_time:
-        return None
-    return round((run.info.end_time - run.info.start_time) / 1000, 1)
-
-
-def framework_versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for package in ("torch", "transformers", "trl", "peft", "mlflow", "sentence-transformers"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            pass
-    return found
-
-
-def registry_entry(name, version, decision, thresholds, train, prepare, evaluate, judge) -> dict:
-    import datetime
-    import platform
-
-    params = train.data.params
-    return {
-        "model_id": f"{name}/{version}",
-        "base_model": params.get("base_model"),
-        "method": params.get("method"),
-        "hyperparameters": {k: v for k, v in sorted(params.items()) if not k.endswith("run_id")},
-        "dataset": {
-            "name": (prepare.data.params.get("corpus") if prepare else None),
-            "size": (prepare.data.metrics.get("rows_total") if prepare else None),
-            "hash": (prepare.data.params.get("corpus_sha256") if prepare else params.get("corpus_sha256")),
-            "splits": {s: prepare.data.metrics.get(f"rows_{s}") for s in ("train", "val", "test")} if prepare else None,
-        },
-        "metrics": {
-            "eval": dict(sorted(evaluate.data.metrics.items())) if evaluate else {},
-            "judge": dict(sorted(judge.data.metrics.items())) if judge else {},
-        },
-        "artifacts": {"model_uri": f"models:/{name}/{version}", "source": f"runs:/{train.info.run_id}/model"},
-        "training_metadata": {
-            "hardware": params.get("hardware") or train.data.tags.get("folksy.hardware") or f"{platform.machine()} ({platform.processor() or 'cpu'})",
-            "durations_seconds": {
-                "prepare": run_seconds(prepare),
-                "train": run_seconds(train),
-                "evaluate": run_seconds(evaluate),
-                "judge": run_seconds(judge),
-            },
-            "framework_versions": framework_versions(),
-        },
-        "run_ids": {
-            "prepare": prepare.info.run_id if prepare else None,
-            "train": train.info.run_id,
-            "evaluate": evaluate.info.run_id if evaluate else None,
-            "judge": judge.info.run_id if judge else None,
-        },
-        "gate": {"passed": decision.passed, "forced": decision.forced, "reason": decision.reason, "thresholds": vars(thresholds)},
-        "status": PRODUCTION if decision.promote else STAGING,
-        "registered_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def write_entry(entry: dict, directory) -> "Path":
-    """Write the entry atomically: a reader never sees half a JSON file."""
-    import json
-    import os
-    import tempfile
-    from pathlib import Path
-
-    name, version = entry["model_id"].rsplit("/", 1)
-    target = Path(directory) / name / f"v{version}.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    with os.fdopen(handle, "w") as out:
-        json.dump(entry, out, indent=2, default=str)
-        out.write("\n")
-    os.replace(staging, target)
-    return target
 
 
 @click.command(help=__doc__)
 @click.option("--train-run-id", default="", help="Train run to register (default: the newest finished one).")
 @click.option("--judge-run-id", default="", help="Judge run of that model (default: the newest that scored it).")
 @click.option("--evaluate-run-id", default="", help="Evaluate run of that model (default: the newest that scored it).")
-@click.option("--model-name", default="folksy-proverbs", show_default=True, help="Registered model name.")
+@click.option("--model-name", default=MODEL_NAME, show_default=True, help="Registered model name.")
 @click.option("--min-judge-mean", type=float, default=DEFAULTS.min_judge_mean, show_default=True)
 @click.option("--max-low-share", type=float, default=DEFAULTS.max_low_share, show_default=True, help="Share of scores 1-2 must be below this.")
 @click.option("--min-calibration-spearman", type=float, default=DEFAULTS.min_calibration_spearman, show_default=True)
@@ -137,9 +32,12 @@ def write_entry(entry: dict, directory) -> "Path":
 def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_mean, max_low_share, min_calibration_spearman, max_injection_mean, force, registry_dir):
     from pathlib import Path
 
-    from steps.errors import FolksyError
-    from steps.gate import decide
-    from steps.tracking import PROJECT_ROOT, latest_run_id, log_params_once, step_param, step_run
+    from folksy.defaults import PROJECT_ROOT, PRODUCTION_ALIAS, STAGING_ALIAS
+    from folksy.errors import FolksyError
+    from folksy.gate import decide
+    from folksy.lineage import find_scoring_run
+    from folksy.registry import fault_point, registry_entry, write_entry
+    from folksy.tracking import latest_run_id, log_params_once, step_param, step_run
 
     thresholds = GateThresholds(min_judge_mean, max_low_share, min_calibration_spearman, max_injection_mean)
     for option, value in (("--max-low-share", max_low_share),):
@@ -196,10 +94,10 @@ def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_
         }
         version = mlflow.register_model(source, model_name, tags=tags).version
         fault_point("register:after_version")
-        client.set_registered_model_alias(model_name, STAGING, version)
+        client.set_registered_model_alias(model_name, STAGING_ALIAS, version)
         fault_point("register:after_staging")
         if decision.promote:
-            client.set_registered_model_alias(model_name, PRODUCTION, version)
+            client.set_registered_model_alias(model_name, PRODUCTION_ALIAS, version)
 
         entry = registry_entry(model_name, version, decision, thresholds, train, prepare, evaluate, judge)
         path = write_entry(entry, registry_path)
@@ -211,6 +109,6 @@ def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_
 
 
 if __name__ == "__main__":
-    from steps.errors import run_command
+    from folksy.errors import run_command
 
     run_command(register)

@@ -54,7 +54,7 @@ def run_step(*args: str, env: dict | None = None, timeout: int = 900) -> subproc
 @pytest.fixture(scope="session")
 def embedded_model_dir() -> str:
     """The embedded SmolLM2-135M-Instruct as a safetensors directory (converted once per machine)."""
-    from steps.base_models import EMBEDDED_DEFAULT, resolve_base_model
+    from folksy.base_models import EMBEDDED_DEFAULT, resolve_base_model
 
     return resolve_base_model(EMBEDDED_DEFAULT).path
 

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from steps.tracking import DEFAULT_EXPERIMENT, PARENT_RUN_ENV
+from folksy.tracking import DEFAULT_EXPERIMENT, PARENT_RUN_ENV
 
 START_TIMEOUT_S = 120  # a cold start on 2 busy cores (imports + SQLite migrations) takes 15-40 s
 

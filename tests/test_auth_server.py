@@ -31,7 +31,7 @@ def last_line(result: subprocess.CompletedProcess) -> str:
 
 @pytest.fixture
 def small_corpus(tmp_path) -> str:
-    from corpus.generate import build_corpus, to_jsonl
+    from folksy.corpus.generate import build_corpus, to_jsonl
 
     rows, _ = build_corpus(seed=5, n_sayings=140)
     path = tmp_path / "corpus.jsonl"

@@ -2,8 +2,8 @@ import os
 
 import pytest
 
-from steps.base_models import EMBEDDED_DEFAULT, embedded_gguf_path, file_sha256, resolve_base_model
-from steps.errors import FolksyError
+from folksy.base_models import EMBEDDED_DEFAULT, embedded_gguf_path, file_sha256, resolve_base_model
+from folksy.errors import FolksyError
 
 
 def test_embedded_default_is_a_safetensors_directory(embedded_model_dir):
@@ -23,7 +23,7 @@ def test_gguf_path_reuses_the_same_conversion(embedded_model_dir):
 
 
 def test_embedded_model_generates_text(embedded_model_dir):
-    from steps.generation import SayingGenerator
+    from folksy.generation import SayingGenerator
 
     generator = SayingGenerator.from_pretrained(embedded_model_dir)
     [[text]] = generator.generate(["Tell me a proverb."], temperature=0, max_new_tokens=12)
@@ -31,7 +31,7 @@ def test_embedded_model_generates_text(embedded_model_dir):
 
 
 def test_local_qwen2_directory_loads_and_generates(tiny_qwen2_dir):
-    from steps.generation import SayingGenerator
+    from folksy.generation import SayingGenerator
 
     resolved = resolve_base_model(tiny_qwen2_dir)
     assert (resolved.source, resolved.path) == ("local", tiny_qwen2_dir)
@@ -61,7 +61,7 @@ def test_hub_id_with_unreachable_hub(monkeypatch, tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    code = "from steps.base_models import resolve_base_model\nresolve_base_model('Qwen/Qwen2.5-0.5B-Instruct')"
+    code = "from folksy.base_models import resolve_base_model\nresolve_base_model('Qwen/Qwen2.5-0.5B-Instruct')"
     env = {**os.environ, "HF_HUB_OFFLINE": "0", "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_HOME": str(tmp_path), "HF_HUB_ETAG_TIMEOUT": "2", "HF_HUB_DOWNLOAD_TIMEOUT": "2"}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=os.path.dirname(os.path.dirname(__file__)))
     assert result.returncode != 0

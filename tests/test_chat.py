@@ -1,7 +1,7 @@
 import pytest
 
-from steps.chat import MAX_PROMPT_CHARS, SYSTEM_PROMPT, build_messages, check_prompt, to_prompt_completion, tokenize_example
-from steps.errors import FolksyError
+from folksy.chat import MAX_PROMPT_CHARS, SYSTEM_PROMPT, build_messages, check_prompt, to_prompt_completion, tokenize_example
+from folksy.errors import FolksyError
 
 
 def test_messages_use_the_short_fixed_system_prompt():

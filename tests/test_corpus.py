@@ -1,4 +1,4 @@
-"""The template engine, the shipped corpus and `python -m corpus.generate`.
+"""The template engine, the shipped corpus and `python -m folksy.corpus.generate`.
 
 The quality rules run over every line of the shipped corpus; the CLI test regenerates it and compares
 bytes. The expected numbers (9,025 sayings, the family shares) are typed in here by hand from the
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from corpus import english, quality
-from corpus.engine import (
+from folksy.corpus import english, quality
+from folksy.corpus.engine import (
     FAMILIES,
     FAMILY_DESCRIPTIONS,
     compose,
@@ -26,8 +26,8 @@ from corpus.engine import (
     respond,
     respond_saying,
 )
-from corpus.generate import build_corpus, family_quotas
-from corpus.lexicon import (
+from folksy.corpus.generate import build_corpus, family_quotas
+from folksy.corpus.lexicon import (
     CATEGORIES,
     EITHER_WAY,
     FAULTS,
@@ -40,7 +40,7 @@ from corpus.lexicon import (
     lookup,
     plural,
 )
-from corpus.prompts import (
+from folksy.corpus.prompts import (
     CATEGORY_NAMES,
     CATEGORY_PHRASINGS,
     INPUT_TYPES,
@@ -50,7 +50,7 @@ from corpus.prompts import (
     TEMPLATE_PHRASINGS,
     WORD_PHRASINGS,
 )
-from corpus.templates import PATTERNS
+from folksy.corpus.templates import PATTERNS
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "corpus" / "training_pairs.jsonl"
@@ -205,7 +205,7 @@ def test_every_family_uses_every_one_of_its_patterns(sayings):
 def test_the_documented_command_regenerates_the_shipped_files_byte_for_byte(tmp_path):
     out = tmp_path / "training_pairs.jsonl"
     done = subprocess.run(
-        [sys.executable, "-m", "corpus.generate", "--seed", "42", "--out", str(out)],
+        [sys.executable, "-m", "folksy.corpus.generate", "--seed", "42", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -221,7 +221,7 @@ def test_the_documented_command_regenerates_the_shipped_files_byte_for_byte(tmp_
 def test_rebalance_lifts_every_family_to_at_least_ten_percent(tmp_path):
     out = tmp_path / "balanced.jsonl"
     done = subprocess.run(
-        [sys.executable, "-m", "corpus.generate", "--rebalance", "--sayings", "700", "--out", str(out)],
+        [sys.executable, "-m", "folksy.corpus.generate", "--rebalance", "--sayings", "700", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -262,17 +262,17 @@ def test_generation_is_deterministic_under_a_seed():
 def test_bad_options_fail_with_one_line_naming_the_option_and_write_nothing(tmp_path):
     missing = tmp_path / "no-such-dir" / "pairs.jsonl"
     done = subprocess.run(
-        [sys.executable, "-m", "corpus.generate", "--out", str(missing)], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "folksy.corpus.generate", "--out", str(missing)], cwd=ROOT, capture_output=True, text=True
     )
     assert done.returncode == 2 and "--out" in done.stderr and "does not exist" in done.stderr
-    done = subprocess.run([sys.executable, "-m", "corpus.generate", "--sayings", "3", "--out", str(tmp_path / "x.jsonl")],
+    done = subprocess.run([sys.executable, "-m", "folksy.corpus.generate", "--sayings", "3", "--out", str(tmp_path / "x.jsonl")],
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 2 and "--sayings" in done.stderr
     assert list(tmp_path.iterdir()) == []
 
 
 def test_help_says_what_it_reads_and_writes():
-    done = subprocess.run([sys.executable, "-m", "corpus.generate", "--help"], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "folksy.corpus.generate", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0
     assert "training_pairs.jsonl" in done.stdout and ".stats.json" in done.stdout and "--rebalance" in done.stdout
 

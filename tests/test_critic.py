@@ -13,19 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from steps.critic import (
-    DEGRADATIONS,
-    FEATURE_NAMES,
-    Critic,
-    CriticSettings,
-    corpus_sayings,
-    degrade,
-    expected_score,
-    hand_features,
-    load_calibration,
-    train_critic,
-)
-from steps.errors import FolksyError
+from folksy.judging.critic import Critic, CriticSettings, expected_score, FEATURE_NAMES, hand_features, train_critic
+from folksy.judging.critic_data import corpus_sayings, DEGRADATIONS, degrade, load_calibration
+from folksy.errors import FolksyError
 
 # ---------------------------------------------------------------------------------------------
 # the labelled calibration set
@@ -51,7 +41,7 @@ def test_the_shipped_calibration_set_covers_what_the_issue_asks():
 def test_a_bad_calibration_line_names_file_and_line(tmp_path):
     good = json.dumps({"text": "Still waters run deep.", "label": 5, "kind": "proverb", "split": "train", "injection": False})
     for bad, message in [
-        ("{not json", "not JSON"),
+        ("{not json", "invalid JSON"),
         (good.replace('"label": 5', '"label": 6'), "label 6 is outside the rubric's 1-5"),
         (good.replace('"train"', '"test"'), "split must be 'train' or 'heldout'"),
         (good.replace('"injection": false', '"injection": "no"'), "'injection' must be a bool"),
@@ -115,7 +105,7 @@ def test_expected_score_of_the_continuation_ratio_heads():
 
 @pytest.fixture(scope="module")
 def small_corpus(tmp_path_factory):
-    from corpus.generate import build_corpus, to_jsonl
+    from folksy.corpus.generate import build_corpus, to_jsonl
 
     rows, _ = build_corpus(seed=11, n_sayings=80)
     path = tmp_path_factory.mktemp("critic") / "corpus.jsonl"
@@ -187,9 +177,9 @@ def test_saved_critic_is_safetensors_and_json_and_scores_identically(small_criti
 def test_the_critic_is_a_registered_pyfunc_that_loads_without_pickle(small_critic, tracking_uri, tmp_path):
     import mlflow
 
-    from steps.critic_model import CRITIC_NAME, DEFAULT_CRITIC_URI, critic_exists, describe_uri, load_critic, log_critic
+    from folksy.judging.critic_registry import CRITIC_NAME, DEFAULT_CRITIC_URI, critic_exists, describe_uri, load_critic, log_critic
 
-    from steps.tracking import configure
+    from folksy.tracking import configure
 
     critic, report = small_critic
     assert not critic_exists(DEFAULT_CRITIC_URI)

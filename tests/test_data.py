@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from corpus.engine import FAMILIES as ENGINE_FAMILIES
-from steps.data import CorpusError, check_ratios, dedupe, read_corpus, saying_key, split_rows
-from steps.errors import FolksyError
+from folksy.corpus.engine import FAMILIES as ENGINE_FAMILIES
+from folksy.data import CorpusError, check_ratios, dedupe, read_corpus, saying_key, split_rows
+from folksy.errors import FolksyError
 
 FAMILIES = list(ENGINE_FAMILIES)
 

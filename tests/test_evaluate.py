@@ -8,7 +8,7 @@ from tests.conftest import run_step
 
 
 def finished_run(step: str, params: dict | None = None) -> str:
-    from steps.tracking import configure
+    from folksy.tracking import configure
 
     mlflow = configure()  # this test's store and experiment, whatever an earlier test left active
     with mlflow.start_run(run_name=step, tags={"folksy.step": step}) as run:
@@ -26,7 +26,7 @@ def runs_of(step: str):
 @pytest.fixture
 def small_prepare_run(tracking_uri, tmp_path) -> str:
     """The real prepare step on a 140-saying corpus from the real engine (about 30 test rows)."""
-    from corpus.generate import build_corpus, to_jsonl
+    from folksy.corpus.generate import build_corpus, to_jsonl
 
     rows, _ = build_corpus(seed=5, n_sayings=140)
     corpus = tmp_path / "corpus.jsonl"
@@ -48,7 +48,7 @@ def test_help_names_what_it_reads_and_writes():
 
 
 def test_inputs_default_to_the_train_run_and_its_prepare_run(tracking_uri):
-    from steps.evaluate import resolve_inputs
+    from folksy.lineage import resolve_inputs
 
     older_prepare = finished_run("prepare")
     prepare = finished_run("prepare")
@@ -69,8 +69,8 @@ def test_inputs_default_to_the_train_run_and_its_prepare_run(tracking_uri):
 def test_registered_model_uris_lead_back_to_their_train_run(tracking_uri):
     from mlflow import MlflowClient
 
-    from steps.errors import FolksyError
-    from steps.evaluate import resolve_inputs
+    from folksy.errors import FolksyError
+    from folksy.lineage import resolve_inputs
 
     prepare = finished_run("prepare")
     train = finished_run("train", {"prepare_run_id": prepare, "base_model": "/models/qwen"})
@@ -137,7 +137,7 @@ def test_quick_evaluation_logs_every_metric_table_plot_and_dataset(tracking_uri,
     import mlflow
     from mlflow import MlflowClient
 
-    from corpus.engine import FAMILIES
+    from folksy.corpus.engine import FAMILIES
 
     result = run_step(
         "steps.evaluate", "--model-uri", tiny_qwen2_dir, "--base-model", tiny_qwen2_dir, "--quick", "true", "--base-prompts", "37"

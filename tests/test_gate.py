@@ -1,6 +1,6 @@
 import pytest
 
-from steps.gate import GateThresholds, decide
+from folksy.gate import GateThresholds, decide
 
 GOOD = {"judge_mean": 3.9, "judge_low_share": 0.04, "judge_calibration_spearman": 0.71, "judge_injection_mean": 1.2}
 

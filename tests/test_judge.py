@@ -4,7 +4,7 @@ The candidate model is the tiny random Qwen2 model from conftest as a model dire
 takes one): its sayings are nonsense, which is fine, since what is tested is the judging around them,
 and it generates in a blink where SmolLM2 takes minutes on two shared cores. The prepare run is a real
 run carrying a test split built from the real engine. The endpoint
-runs talk to ScriptedJudgeServer (tests/test_judges.py), a real HTTP server on 127.0.0.1 standing in
+runs talk to ScriptedJudgeServer (tests/test_judging.py), a real HTTP server on 127.0.0.1 standing in
 for a 32B judge that cannot run on this machine.
 """
 
@@ -27,7 +27,7 @@ TINY = ("--quick", "true", "--sample-size", "6", "--ab-size", "3")
 
 @pytest.fixture(scope="module")
 def small_corpus(tmp_path_factory) -> Path:
-    from corpus.generate import build_corpus, to_jsonl
+    from folksy.corpus.generate import build_corpus, to_jsonl
 
     rows, _ = build_corpus(seed=5, n_sayings=60)
     path = tmp_path_factory.mktemp("judge") / "corpus.jsonl"
@@ -40,7 +40,7 @@ def prepare_run(tracking_uri, small_corpus, tmp_path) -> str:
     """A finished prepare run whose splits/test.jsonl holds 30 rows in the prepare step's format."""
     import mlflow
 
-    from steps.chat import to_prompt_completion
+    from folksy.chat import to_prompt_completion
 
     rows = [json.loads(line) for line in small_corpus.read_text().splitlines()][:30]
     split = tmp_path / "splits" / "test.jsonl"

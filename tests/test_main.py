@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from steps.tracking import step_param
+from folksy.tracking import step_param
 from tests.conftest import PROJECT_ROOT, run_step
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the module fixture runs the whole pipeline twice
@@ -134,7 +134,7 @@ def test_production_model_loads_by_alias_in_a_fresh_process(pipeline):
 
 def test_folksy_generate_uses_the_production_model(pipeline):
     force_production(pipeline)
-    result = run_step("steps.cli", "generate", "Tell me something about rain.", "-n", "2", "--max-new-tokens", "12", "--seed", "3", env=pipeline["env"])
+    result = run_step("folksy.cli", "generate", "Tell me something about rain.", "-n", "2", "--max-new-tokens", "12", "--seed", "3", env=pipeline["env"])
     assert result.returncode == 0, result.stderr[-2000:]
     assert len([line for line in result.stdout.splitlines() if line.strip()]) >= 2
 

@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pytest
 
-from steps.metrics import (
+from folksy.evaluation.metrics import (
     adheres,
     corpus_bleu,
     distinct_n,

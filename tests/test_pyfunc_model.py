@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 
-from steps.errors import FolksyError
-from steps.generation import SayingGenerator
-from steps.pyfunc_model import PARAM_NAMES, checked_params, generation_defaults, prompts_from, signature
+from folksy.errors import FolksyError
+from folksy.generation import SayingGenerator
+from folksy.pyfunc_model import PARAM_NAMES, checked_params, generation_defaults, prompts_from, signature
 
 
 def test_signature_declares_the_five_params_with_the_generators_defaults():
@@ -64,7 +64,7 @@ def test_params_default_and_are_checked():
 
 
 # Loads the saved model the way a user would, in a fresh interpreter: no network (the hub is off and any
-# HTTP goes to a closed port), from a directory outside the project, so `steps` must come from the model.
+# HTTP goes to a closed port), from a directory outside the project, so `folksy` must come from the model.
 LOAD_AND_PREDICT = """
 import json, sys
 import mlflow, pandas as pd
@@ -74,7 +74,7 @@ out = {
     "list": model.predict(["Tell me something about color."], params=greedy),
     "frame": model.predict(pd.DataFrame({"prompt": ["Tell me something about rain.", "Tell me something about color."]}), params=greedy),
     "three": model.predict(["Tell me something about rain."], params={"num_return_sequences": 3, "seed": 1, "max_new_tokens": 4}),
-    "steps_from": sys.modules["steps.generation"].__file__,
+    "code_from": sys.modules["folksy.generation"].__file__,
     "generator": type(model.unwrap_python_model().generator).__name__,
 }
 for bad in ["", "x" * 401]:
@@ -90,12 +90,14 @@ print(json.dumps(out))
 def test_saved_model_loads_and_predicts_in_a_fresh_process_without_network(tiny_qwen2_dir, tmp_path):
     import mlflow
 
-    from steps.pyfunc_model import model_kwargs
+    from folksy.pyfunc_model import model_kwargs
 
     path = tmp_path / "model"
     mlflow.pyfunc.save_model(str(path), **model_kwargs(tiny_qwen2_dir, tmp_path / "scratch"))
     assert not list(path.rglob("*.pkl")) and len(list((path / "artifacts").rglob("model.safetensors"))) == 1
-    assert sorted(p.name for p in (path / "code" / "steps").iterdir()) == ["__init__.py", "base_models.py", "chat.py", "errors.py", "generation.py"]
+    shipped = sorted(str(p.relative_to(path / "code" / "folksy")) for p in (path / "code" / "folksy").rglob("*.py"))
+    assert {"__init__.py", "generation.py", "chat.py", "pyfunc_model.py", "judging/critic.py"} <= set(shipped)
+    assert not list((path / "code").rglob("__pycache__"))
 
     offline = {**os.environ, "HF_HUB_OFFLINE": "1", "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "PYTHONPATH": ""}
     elsewhere = tmp_path / "elsewhere"
@@ -106,7 +108,7 @@ def test_saved_model_loads_and_predicts_in_a_fresh_process_without_network(tiny_
     assert len(out["list"]) == 1 and isinstance(out["list"][0], str)
     assert len(out["frame"]) == 2 and out["frame"][1] == out["list"][0]  # greedy: same prompt, same saying
     assert len(out["three"]) == 1 and len(out["three"][0]) == 3 and all(isinstance(s, str) for s in out["three"][0])
-    assert out["steps_from"].startswith(str(path / "code" / "steps")) and out["generator"] == "SayingGenerator"
+    assert out["code_from"].startswith(str(path / "code" / "folksy")) and out["generator"] == "SayingGenerator"
     assert out["errors"] == [
         "MlflowException: prompt 0: prompt is empty",
         "MlflowException: prompt 0: prompt is 401 characters; the limit is 400",

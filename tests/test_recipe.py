@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from steps.errors import FolksyError
-from steps.recipe import FIELDS, load_recipe, lora_target_modules, parse_overrides
+from folksy.errors import FolksyError
+from folksy.training.recipe import FIELDS, load_recipe, lora_target_modules, parse_overrides
 from tests.conftest import PROJECT_ROOT
 
 RECIPES = sorted((PROJECT_ROOT / "configs").glob("*.yaml"))

@@ -36,7 +36,7 @@ def make_upstream_runs(stub_model_file, judge_metrics: dict | None) -> dict:
     """A prepare, a train (with a logged model) and a judge run, as the real steps would leave them."""
     import mlflow
 
-    from steps.tracking import configure
+    from folksy.tracking import configure
 
     configure()
     ids = {}
@@ -149,14 +149,14 @@ def test_folksy_status_shows_aliases_and_gate(tracking_uri, tmp_path, stub_model
     assert register(tmp_path).returncode == 0
     make_upstream_runs(stub_model_file, WEAK)
     assert register(tmp_path).returncode == 0
-    result = run_step("steps.cli", "status")
+    result = run_step("folksy.cli", "status")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "folksy-proverbs: 2 version(s)"
     assert lines[1].startswith("  v2    [staging]  judge_mean=3.1000")
     assert "gate: failed: judge_mean 3.100 is not >= 3.5" in lines[2]
     assert lines[3].startswith("  v1    [production]  judge_mean=3.9000")
-    missing = run_step("steps.cli", "status", "--model-name", "nope")
+    missing = run_step("folksy.cli", "status", "--model-name", "nope")
     assert missing.returncode == 2 and "no such registered model" in missing.stderr
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from steps.tracking import PARENT_RUN_ENV
+from folksy.tracking import PARENT_RUN_ENV
 from tests.conftest import PROJECT_ROOT
 from tests.test_judges import ScriptedJudgeServer
 
@@ -38,7 +38,7 @@ class Store:
 
     def step(self, name: str, *args: str, experiment: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", f"steps.{name}", *args],
+            [sys.executable, "-m", "folksy.cli" if name == "cli" else f"steps.{name}", *args],
             cwd=PROJECT_ROOT, env={**self.env, "MLFLOW_EXPERIMENT_NAME": experiment, **(env or {})},
             capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
@@ -61,7 +61,7 @@ class Store:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> Store:
-    from corpus.generate import build_corpus, to_jsonl
+    from folksy.corpus.generate import build_corpus, to_jsonl
 
     root = tmp_path_factory.mktemp("reliability")
     uri = f"sqlite:///{root / 'mlflow.db'}"
@@ -203,11 +203,12 @@ def test_a_bad_parameter_value_is_refused_before_any_run(store, request, step, a
 
 
 # ---------------------------------------------------------------------------------------------
-# the judge endpoint answering something that is not JSON (the other endpoint faults: tests/test_judges.py)
+# the judge endpoint answering something that is not JSON (the other endpoint faults: tests/test_judging.py)
 
 
 def test_a_judge_endpoint_answering_non_json_gives_counted_failures_then_a_failed_batch():
-    from steps.judges import EndpointConfig, EndpointJudge, JudgeFailure
+    from folksy.judging.backends import EndpointConfig, EndpointJudge
+    from folksy.judging.rubric import JudgeFailure
 
     html = b"<html><body><h1>502 Bad Gateway</h1></body></html>"  # what a proxy in front of a dead judge sends
     with ScriptedJudgeServer(lambda body, attempt: (200, html, None, 0)) as server:

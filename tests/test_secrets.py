@@ -2,7 +2,7 @@
 safetensors, and the logged model loads and predicts without unpickling anything.
 
 One real prepare and one real train run (a tiny Qwen2-architecture model, seconds per step) are shared
-by the module. The judge endpoint is `ScriptedJudgeServer` from tests/test_judges.py, a real stdlib
+by the module. The judge endpoint is `ScriptedJudgeServer` from tests/test_judging.py, a real stdlib
 HTTP server on 127.0.0.1 standing in for the large judge model that cannot run here; this one
 answers only requests that carry `Authorization: Bearer <key>`.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from steps.tracking import PARENT_RUN_ENV
+from folksy.tracking import PARENT_RUN_ENV
 from tests.conftest import PROJECT_ROOT
 from tests.test_judges import ScriptedJudgeServer, completion, rubric_answer
 
@@ -58,7 +58,7 @@ class Store:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, tiny_qwen2_dir) -> Store:
     """A real SQLite tracking store holding one finished prepare and one finished (tiny) train run."""
-    from corpus.generate import build_corpus, to_jsonl
+    from folksy.corpus.generate import build_corpus, to_jsonl
 
     root = tmp_path_factory.mktemp("secrets")
     uri = f"sqlite:///{root / 'mlflow.db'}"
@@ -132,7 +132,7 @@ def test_the_judge_key_reaches_the_endpoint_and_nothing_else(store, tmp_path):
     run = store.only_run("judge")
     assert run.info.status == "FINISHED"
     # the key was really used: every request carried it (the held-out calibration items, 6 ratings, 2 pairs in both orders)
-    from steps.critic import load_calibration
+    from folksy.judging.critic_data import load_calibration
 
     heldout = sum(row["split"] == "heldout" for row in load_calibration())
     assert len(server.headers) == heldout + 6 + 2 * 2

@@ -1,6 +1,6 @@
 import pytest
 
-from steps import tracking
+from folksy import tracking
 
 
 def test_default_store_is_sqlite_in_the_project_root(monkeypatch):

@@ -156,7 +156,7 @@ def test_train_logs_params_metrics_samples_and_a_loadable_model(store, tiny_qwen
 PARK_AFTER_FIRST_CHECKPOINT = """
 import sys, time
 from transformers import TrainerCallback
-import steps.training
+import folksy.training.trainer
 
 marker = sys.argv[1]
 
@@ -165,13 +165,13 @@ class Park(TrainerCallback):
         open(marker, "w").write(str(state.global_step))
         time.sleep(3600)
 
-init = steps.training.FolksySFTTrainer.__init__
+init = folksy.training.trainer.FolksySFTTrainer.__init__
 def parked_init(self, *args, **kwargs):
     init(self, *args, **kwargs)
     self.add_callback(Park())
-steps.training.FolksySFTTrainer.__init__ = parked_init
+folksy.training.trainer.FolksySFTTrainer.__init__ = parked_init
 
-from steps.errors import run_command
+from folksy.errors import run_command
 from steps.train import train
 sys.argv = ["steps.train"] + sys.argv[2:]
 run_command(train)
@@ -221,8 +221,8 @@ def test_sigkilled_run_resumes_from_its_checkpoint_in_the_same_mlflow_run(store,
 
 def test_output_dir_state(tmp_path):
     """A finished directory is cleared for a fresh run; an unfinished one resumes only the same recipe."""
-    from steps.errors import FolksyError
-    from steps.train import read_state, write_state
+    from folksy.errors import FolksyError
+    from folksy.training.checkpoints import read_state, write_state
 
     out = tmp_path / "out"
     assert read_state(out, "digest-a") is None  # nothing there yet
@@ -244,7 +244,7 @@ def test_runs_whose_process_died_are_marked_failed(tracking_uri):
 
     import mlflow
 
-    from steps.train import fail_orphaned_runs
+    from folksy.training.checkpoints import fail_orphaned_runs
 
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = finished.stdout.strip()
@@ -260,14 +260,18 @@ def test_runs_whose_process_died_are_marked_failed(tracking_uri):
 
 
 def test_a_broken_split_line_is_named(tmp_path):
-    from steps.errors import FolksyError
-    from steps.train import read_split
+    from folksy.data import read_split
+    from folksy.errors import FolksyError
+    from folksy.training.sft import training_rows
 
-    split = tmp_path / "train.jsonl"
-    good = json.dumps({"prompt": [{"role": "user", "content": "hi"}], "completion": [{"role": "assistant", "content": "yo"}], "output": "yo"})
+    split = tmp_path / "splits" / "train.jsonl"
+    split.parent.mkdir()
+    good = json.dumps({"prompt": [{"role": "user", "content": "hi"}], "completion": [{"role": "assistant", "content": "yo"}],
+                       "meta_template": "x", "input_type": "open_ended", "source_words": [], "output": "yo"})
     split.write_text(good + "\n\n" + good + "\n" + '{"prompt": []}\n')
-    with pytest.raises(FolksyError, match=r"^splits/train.jsonl:4: not a prompt/completion row from prepare$"):
-        read_split(split, 0, 0)
+    with pytest.raises(FolksyError, match=r"splits/train.jsonl:4: not a prepare split row \(missing completion, meta_template"):
+        read_split(split)
     split.write_text((good + "\n") * 5)
-    assert len(read_split(split, 3, 0)) == 3 and len(read_split(split, 0, 0)) == 5
-    assert read_split(split, 0, 0)[0] == {"prompt": [{"role": "user", "content": "hi"}], "completion": [{"role": "assistant", "content": "yo"}]}
+    rows = read_split(split)
+    assert len(training_rows(rows, 3, 0)) == 3 and len(training_rows(rows, 0, 0)) == 5
+    assert training_rows(rows, 0, 0)[0] == {"prompt": [{"role": "user", "content": "hi"}], "completion": [{"role": "assistant", "content": "yo"}]}

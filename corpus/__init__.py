@@ -1,1 +1,0 @@
-"""The folksy-saying template engine and the training corpus it writes (see corpus/README.md)."""

@@ -1,0 +1,157 @@
+"""Batched, KV-cached generation and completion-only perplexity for a chat model directory.
+
+`SayingGenerator` is what the pyfunc model wraps, and what evaluate and judge use for the base
+model, so every consumer formats prompts exactly as training did (folksy.chat).
+"""
+
+import math
+from dataclasses import dataclass
+
+from folksy.chat import build_messages, tokenize_example
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How sayings are sampled unless a caller says otherwise (pyfunc params, `folksy generate`, evaluate)."""
+
+    temperature: float = 0.8  # 0 is greedy; lower collapses the model onto one pattern
+    top_p: float = 0.95
+    max_new_tokens: int = 48  # corpus sayings are ~22 tokens with end-of-turn; room to finish, not to ramble
+    num_return_sequences: int = 1
+    seed: int | None = None
+
+
+SAMPLING = Sampling()
+
+
+class SayingGenerator:
+    def __init__(self, model, tokenizer):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.tokenizer.padding_side = "left"  # decoder-only models generate after the last real token
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        # stop at the chat template's end-of-turn as well as the tokenizer's EOS
+        stop = {self.tokenizer.eos_token_id}
+        for token in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>"):
+            token_id = self.tokenizer.convert_tokens_to_ids(token)
+            if isinstance(token_id, int) and token_id != self.tokenizer.unk_token_id:
+                stop.add(token_id)
+        self.stop_token_ids = sorted(i for i in stop if i is not None)
+
+    @classmethod
+    def from_pretrained(cls, path: str, dtype=None) -> "SayingGenerator":
+        from folksy.base_models import load_model_and_tokenizer
+
+        model, tokenizer = load_model_and_tokenizer(path, dtype=dtype)
+        return cls(model, tokenizer)
+
+    def generate(
+        self,
+        prompts: list[str],
+        *,
+        temperature: float = SAMPLING.temperature,
+        top_p: float = SAMPLING.top_p,
+        max_new_tokens: int = SAMPLING.max_new_tokens,
+        num_return_sequences: int = SAMPLING.num_return_sequences,
+        seed: int | None = SAMPLING.seed,
+        batch_size: int = 32,
+        progress: bool = False,
+    ) -> list[list[str]]:
+        """Sayings for each prompt: one list of `num_return_sequences` strings per prompt, in order.
+
+        Prompts are sorted by length so each batch carries little padding; temperature 0 is greedy.
+        """
+        import torch
+        from tqdm.auto import tqdm
+
+        texts = [
+            self.tokenizer.apply_chat_template(build_messages(p), tokenize=False, add_generation_prompt=True)
+            for p in prompts
+        ]
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        results: list[list[str]] = [[] for _ in texts]
+        sampling = temperature > 0
+        batches = range(0, len(order), batch_size)
+        for batch_number, start in enumerate(tqdm(batches, desc="generating", unit="batch", disable=not progress)):
+            indices = order[start : start + batch_size]
+            encoded = self.tokenizer([texts[i] for i in indices], return_tensors="pt", padding=True)
+            if seed is not None:
+                torch.manual_seed(seed + batch_number)
+            with torch.inference_mode():
+                output = self.model.generate(
+                    **encoded,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=sampling,
+                    temperature=temperature if sampling else None,
+                    top_p=top_p if sampling else None,
+                    top_k=None,
+                    num_return_sequences=num_return_sequences,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                    eos_token_id=self.stop_token_ids,
+                    use_cache=True,
+                )
+            new_tokens = output[:, encoded["input_ids"].shape[1] :]
+            decoded = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+            for row, index in enumerate(indices):
+                chunk = decoded[row * num_return_sequences : (row + 1) * num_return_sequences]
+                results[index] = [text.strip() for text in chunk]
+        return results
+
+    def completion_nll(self, prompts: list[str], completions: list[str], batch_size: int = 16) -> tuple[float, int]:
+        """Summed negative log-likelihood of the completion tokens (saying + end-of-turn) and their count.
+
+        Perplexity is `exp(nll / count)`; prompt tokens are conditioned on but never scored.
+        """
+        import torch
+
+        examples = [tokenize_example(self.tokenizer, p, c) for p, c in zip(prompts, completions)]
+        total_nll, total_tokens = 0.0, 0
+        pad_id = self.tokenizer.pad_token_id
+        for start in range(0, len(examples), batch_size):
+            batch = examples[start : start + batch_size]
+            width = max(len(ids) for ids, _ in batch)
+            input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            attention = torch.zeros((len(batch), width), dtype=torch.long)
+            labels = torch.full((len(batch), width), -100, dtype=torch.long)
+            for row, (ids, mask) in enumerate(batch):  # right padding: positions stay 0..n-1
+                input_ids[row, : len(ids)] = torch.tensor(ids)
+                attention[row, : len(ids)] = 1
+                labels[row, : len(ids)] = torch.tensor([t if m else -100 for t, m in zip(ids, mask)])
+            with torch.inference_mode():
+                logits = self.model(input_ids=input_ids, attention_mask=attention).logits.float()
+            shifted_logits, shifted_labels = logits[:, :-1], labels[:, 1:]
+            nll = torch.nn.functional.cross_entropy(
+                shifted_logits.reshape(-1, shifted_logits.size(-1)), shifted_labels.reshape(-1), ignore_index=-100, reduction="sum"
+            )
+            total_nll += nll.item()
+            total_tokens += int((shifted_labels != -100).sum())
+        return total_nll, total_tokens
+
+
+def perplexity(nll: float, tokens: int) -> float:
+    return math.exp(nll / tokens) if tokens else float("nan")
+
+
+def load_generator(model_uri: str) -> SayingGenerator:
+    """A SayingGenerator for an MLflow model URI (`runs:/…/model`, `models:/name@alias`) or a model directory.
+
+    An MLflow URI must name a folksy pyfunc model; its Hugging Face directory (the artifact `hf_model`)
+    is loaded directly, so models logged by any version of folksy's code load the same way.
+    """
+    from pathlib import Path
+
+    from folksy.errors import FolksyError
+
+    if Path(model_uri).is_dir() and (Path(model_uri) / "config.json").is_file():
+        return SayingGenerator.from_pretrained(model_uri)
+    import mlflow
+
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
+    except Exception as error:
+        raise FolksyError(f"model_uri '{model_uri}': cannot be loaded ({type(error).__name__}: {str(error).splitlines()[0][:200]})") from None
+    hf_dir = local / "artifacts" / "hf_model"
+    if not (hf_dir / "config.json").is_file():
+        raise FolksyError(f"model_uri '{model_uri}': not a folksy pyfunc model (it has no artifacts/hf_model)")
+    return SayingGenerator.from_pretrained(str(hf_dir))

@@ -1,0 +1,303 @@
+"""The critic: a small judge the project trains itself, with no MLflow in this module.
+
+It reads all-MiniLM-L6-v2 sentence embeddings plus a few cheap hand features, and is trained on
+corpus sayings (good, rated 4), many kinds of graded synthetic degradations of them, and the *train*
+part of the labelled calibration set. It is an ordinal model of the continuation-ratio kind: four
+logistic heads, P(score >= 2), P(>= 3 | >= 2), P(>= 4 | >= 3) and P(5 | >= 4), each fitted only on
+the items either side of its own boundary. A single regressor spends itself on "broken or not" (the
+synthetic data is mostly that) and leaves flat, awkward and good sayings in one lump; the heads keep
+those boundaries apart. The expected score 1 + P(>=2) + P(>=3) + ... is mapped onto the 1-5 rubric by
+isotonic regression fitted on cross-fitted predictions for the labelled items. Which variant ships
+(hand features or not, the regularisation strength) is picked by cross-validation on the labelled
+train part; the held-out part is never looked at here.
+
+Weights are plain arrays in a safetensors file and the settings are JSON: nothing is pickled.
+
+Caveat: trained on the corpus, the critic rewards corpus-likeness. Its A/B against the template
+engine is weak evidence; an endpoint judge's is the real test (docs/judge.md).
+"""
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from folksy.errors import FolksyError
+from folksy.judging.critic_data import DANGLING, GOOD_LABEL, degrade
+
+CRITIC_FORMAT = 1
+
+# hand features: cheap signals the sentence embedding is bad at (length, word order, judge-talk)
+
+
+WORD = re.compile(r"[A-Za-z']+")
+# words a saying has no business containing, but a prompt injection needs
+JUDGE_TALK = re.compile(
+    r"\b(rat(e|es|ed|ing)|scor(e|es|ed|ing)|judge[sd]?|grader?|evaluat\w*|rubric|ignore|disregard|instructions?|"
+    r"system|assistant|user|override|output|print|reply|respond|prompt|points?|stars?|five|ten)\b|\d",
+    re.IGNORECASE,
+)
+CHAT_TALK = re.compile(
+    r"\b(sure|here'?s|here is|hope this helps|let me know|as an ai|language model|i cannot|i can't|great question|"
+    r"proverb|saying|explanation|this means)\b",
+    re.IGNORECASE,
+)
+FEATURE_NAMES = (
+    "log_words", "mean_word_length", "ends_with_stop", "starts_upper", "repeated_word_share", "longest_repeat",
+    "odd_char_share", "vowelless_word_share", "judge_talk", "chat_talk", "brackets", "sentences", "dangling_end",
+)
+
+
+def hand_features(text: str) -> dict[str, float]:
+    stripped = text.strip()
+    words = [w.lower() for w in WORD.findall(stripped)]
+    longest, run = 1 if words else 0, 1
+    for previous, word in zip(words, words[1:]):
+        run = run + 1 if word == previous else 1
+        longest = max(longest, run)
+    letters = sum(c.isalpha() for c in stripped)
+    return {
+        "log_words": math.log1p(len(words)),
+        "mean_word_length": sum(map(len, words)) / len(words) if words else 0.0,
+        "ends_with_stop": float(stripped[-1:] in ".!?\"'" if stripped else 0),
+        "starts_upper": float(stripped[:1].isupper()),
+        "repeated_word_share": 1 - len(set(words)) / len(words) if words else 0.0,
+        "longest_repeat": float(longest),
+        "odd_char_share": 1 - (letters + stripped.count(" ")) / len(stripped) if stripped else 1.0,
+        "vowelless_word_share": sum(not re.search(r"[aeiouy]", w) for w in words) / len(words) if words else 1.0,
+        "judge_talk": float(len(JUDGE_TALK.findall(stripped))),
+        "chat_talk": float(len(CHAT_TALK.findall(stripped))),
+        "brackets": float(sum(stripped.count(c) for c in "()[]<>{}#|\n")),
+        "sentences": float(len(re.findall(r"[.!?]+(\s|$)", stripped))),
+        "dangling_end": float(bool(words) and words[-1] in DANGLING and stripped[-1:].isalpha()),
+    }
+
+
+def feature_matrix(texts: list[str]):
+    import numpy as np
+
+    return np.array([[hand_features(t)[name] for name in FEATURE_NAMES] for t in texts], dtype=np.float32)
+
+
+
+
+BOUNDARIES = (2, 3, 4, 5)
+
+
+def design_matrix(embeddings, texts: list[str], feature_mean, feature_scale, use_features: bool):
+    import numpy as np
+
+    if not use_features:
+        return embeddings
+    return np.hstack([embeddings, (feature_matrix(texts) - feature_mean) / feature_scale]).astype(np.float32)
+
+
+def expected_score(logits):
+    """1 + P(>=2) + P(>=3) + ... from the continuation-ratio heads' logits (rows: items, columns: heads)."""
+    import numpy as np
+
+    conditional = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+    return 1.0 + np.cumprod(conditional, axis=1).sum(axis=1)
+
+
+@dataclass
+class Critic:
+    """Four logistic heads over [embedding, scaled hand features] and an isotonic map onto 1-5."""
+
+    coef: "object"  # numpy (4, d): one row per head, boundaries 2, 3, 4, 5
+    intercept: "object"  # numpy (4,)
+    feature_mean: "object"  # numpy (len(FEATURE_NAMES),)
+    feature_scale: "object"  # standard deviation divided by the features' weight against the embedding
+    isotonic_x: "object"  # increasing raw scores ...
+    isotonic_y: "object"  # ... and their calibrated 1-5 values (np.interp between them)
+    use_features: bool
+    info: dict = field(default_factory=dict)  # settings, training summary; saved as JSON
+
+    def raw(self, texts: list[str], embeddings=None, progress: bool = False):
+        """The uncalibrated expected score, 1 + P(>=2) + P(>=3) + P(>=4) + P(5), in [1, 5]."""
+        import numpy as np
+
+        if embeddings is None:
+            from folksy.embeddings import embed
+
+            embeddings = embed(texts, progress=progress)
+        design = design_matrix(np.asarray(embeddings, dtype=np.float32), texts, self.feature_mean, self.feature_scale, self.use_features)
+        return expected_score(design @ np.asarray(self.coef).T + np.asarray(self.intercept))
+
+    def calibrate(self, raw):
+        import numpy as np
+
+        return np.clip(np.interp(raw, self.isotonic_x, self.isotonic_y), 1.0, 5.0)
+
+    def score(self, texts: list[str], embeddings=None, progress: bool = False) -> list[tuple[float, str, dict]]:
+        """(calibrated 1-5 score, a one-line feature summary, the features) for each text."""
+        raw = self.raw(texts, embeddings, progress)
+        calibrated = self.calibrate(raw)
+        results = []
+        for text, r, c in zip(texts, raw, calibrated):
+            features = {k: round(v, 3) for k, v in hand_features(text).items()}
+            features["raw"] = round(float(r), 3)
+            summary = (
+                f"critic raw {r:.2f} -> {c:.2f}; {int(round(math.expm1(features['log_words'])))} words"
+                f"{', judge-talk ' + str(int(features['judge_talk'])) if features['judge_talk'] else ''}"
+                f"{', chat-talk ' + str(int(features['chat_talk'])) if features['chat_talk'] else ''}"
+                f"{', ends mid-sentence' if features['dangling_end'] else ''}"
+                f"{', repeats a word ' + str(int(features['longest_repeat'])) + 'x' if features['longest_repeat'] > 1 else ''}"
+            )
+            results.append((float(c), summary, features))
+        return results
+
+    # persistence: safetensors + JSON, never pickle -----------------------------------------------
+    def save(self, directory: Path | str) -> Path:
+        import numpy as np
+        from safetensors.numpy import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {
+            "coef": np.asarray(self.coef, dtype=np.float32),
+            "intercept": np.asarray(self.intercept, dtype=np.float32),
+            "feature_mean": np.asarray(self.feature_mean, dtype=np.float32),
+            "feature_scale": np.asarray(self.feature_scale, dtype=np.float32),
+            "isotonic_x": np.asarray(self.isotonic_x, dtype=np.float32),
+            "isotonic_y": np.asarray(self.isotonic_y, dtype=np.float32),
+        }
+        save_file(tensors, str(directory / "critic.safetensors"))
+        digest = hashlib.sha256((directory / "critic.safetensors").read_bytes()).hexdigest()
+        self.info["critic_id"] = digest[:12]
+        meta = {"format": CRITIC_FORMAT, "use_features": self.use_features, "feature_names": list(FEATURE_NAMES), **self.info}
+        (directory / "critic.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path | str) -> "Critic":
+        from safetensors.numpy import load_file
+
+        directory = Path(directory)
+        try:
+            meta = json.loads((directory / "critic.json").read_text())
+            tensors = load_file(str(directory / "critic.safetensors"))
+        except (OSError, ValueError) as error:
+            raise FolksyError(f"critic '{directory}': cannot be read ({type(error).__name__}: {error})") from None
+        if meta.get("format") != CRITIC_FORMAT or meta.get("feature_names") != list(FEATURE_NAMES):
+            raise FolksyError(f"critic '{directory}': saved by an incompatible version of steps/critic.py; retrain it")
+        info = {k: v for k, v in meta.items() if k not in ("format", "use_features", "feature_names")}
+        return cls(
+            tensors["coef"], tensors["intercept"], tensors["feature_mean"], tensors["feature_scale"],
+            tensors["isotonic_x"], tensors["isotonic_y"], bool(meta["use_features"]), info,
+        )
+
+    @property
+    def critic_id(self) -> str:
+        return self.info.get("critic_id", "unsaved")
+
+
+
+
+
+@dataclass(frozen=True)
+class CriticSettings:
+    positives: int = 400  # corpus sayings drawn as positives (each also yields degraded copies)
+    degradations_per_saying: int = 3
+    folds: int = 5  # cross-validation on the labelled train part picks the variant
+    strengths: tuple = (100.0, 300.0)  # inverse L2 strength C of the heads; unit-norm embeddings need a large C (30 did worse)
+    labelled_weight: float = 8.0  # one labelled item counts as this many synthetic ones
+    feature_weight: float = 0.2  # hand features' scale against the embedding's unit-norm dimensions
+    seed: int = 0
+
+
+def fit_heads(design, labels, weights, strength: float):
+    """One balanced logistic head per boundary k, fitted on the items with label >= k - 1 only."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    coef, intercept = [], []
+    for boundary in BOUNDARIES:
+        rows = labels >= boundary - 1.25
+        target = (labels[rows] >= boundary - 0.25).astype(int)
+        if target.min() == target.max():
+            raise FolksyError(f"the critic's training data has no examples on one side of score {boundary}")
+        head = LogisticRegression(C=strength, class_weight="balanced", max_iter=5000).fit(design[rows], target, sample_weight=weights[rows])
+        coef.append(head.coef_[0])
+        intercept.append(head.intercept_[0])
+    return np.array(coef, dtype=np.float32), np.array(intercept, dtype=np.float32)
+
+
+def train_critic(
+    sayings: list[dict], calibration: list[dict], settings: CriticSettings = CriticSettings(), embed_fn=None, log=print, progress: bool = False
+) -> tuple[Critic, dict]:
+    """Train the critic and return it with a report of the cross-validated candidates.
+
+    Only calibration rows with split == "train" are used. The variant with the best pooled out-of-fold
+    Spearman on them ships; its out-of-fold raw scores fit the isotonic map, so the calibration is not
+    fitted on in-sample predictions.
+    """
+    import numpy as np
+    from sklearn.isotonic import IsotonicRegression
+
+    from folksy.judging.summary import spearman
+
+    if embed_fn is None:
+        from folksy.embeddings import embed as embed_fn
+    labelled = [row for row in calibration if row["split"] == "train"]
+    if len(labelled) < settings.folds * 2:
+        raise FolksyError(f"the calibration set has {len(labelled)} train items; the critic needs at least {settings.folds * 2}")
+    synthetic = [(s["text"], GOOD_LABEL, "corpus") for s in sayings] + degrade(sayings, settings.degradations_per_saying, settings.seed)
+    texts = [t for t, _, _ in synthetic] + [row["text"] for row in labelled]
+    labels = np.array([g for _, g, _ in synthetic] + [float(row["label"]) for row in labelled], dtype=np.float32)
+    weights = np.array([1.0] * len(synthetic) + [settings.labelled_weight] * len(labelled))
+    log(f"critic: embedding {len(texts)} texts ({len(sayings)} corpus sayings, {len(synthetic) - len(sayings)} degradations, {len(labelled)} labelled)")
+    embeddings = np.asarray(embed_fn(texts, progress=progress), dtype=np.float32)
+    features = feature_matrix(texts)
+    feature_mean = features.mean(axis=0)
+    feature_scale = (features.std(axis=0) + 1e-6) / settings.feature_weight
+    designs = {use: design_matrix(embeddings, texts, feature_mean, feature_scale, use) for use in (False, True)}
+
+    # folds over the labelled items; every fold trains on all synthetic rows plus the other labelled folds
+    labelled_index = np.arange(len(synthetic), len(texts))
+    fold_of = np.empty(len(labelled_index), dtype=int)
+    fold_of[np.random.default_rng(settings.seed).permutation(len(labelled_index))] = np.arange(len(labelled_index)) % settings.folds
+    labelled_labels = labels[labelled_index]
+
+    candidates = []
+    for use_features in (False, True):
+        design = designs[use_features]
+        for strength in settings.strengths:
+            out_of_fold = np.empty(len(labelled_index))
+            for fold in range(settings.folds):
+                held = labelled_index[fold_of == fold]
+                rows = np.setdiff1d(np.arange(len(texts)), held)
+                coef, intercept = fit_heads(design[rows], labels[rows], weights[rows], strength)
+                out_of_fold[fold_of == fold] = expected_score(design[held] @ coef.T + intercept)
+            candidates.append({
+                "use_features": use_features, "strength": strength,
+                "cv_spearman": spearman(out_of_fold.tolist(), labelled_labels.tolist()), "oof": out_of_fold,
+            })
+            log(f"critic: features={use_features} C={strength:g}: cross-validated Spearman {candidates[-1]['cv_spearman']:.3f}")
+    best = max(candidates, key=lambda c: c["cv_spearman"])
+    log(f"critic: picked features={best['use_features']} C={best['strength']:g} ({len(labelled_index)} labelled train items, {settings.folds} folds)")
+    isotonic = IsotonicRegression(y_min=1.0, y_max=5.0, increasing=True, out_of_bounds="clip").fit(best["oof"], labelled_labels)
+    coef, intercept = fit_heads(designs[best["use_features"]], labels, weights, best["strength"])
+    cv_mae = float(np.mean(np.abs(isotonic.predict(best["oof"]) - labelled_labels)))
+    info = {
+        "encoder": "all-MiniLM-L6-v2",
+        "model": "continuation-ratio logistic heads",
+        "strength": best["strength"],
+        "labelled_weight": settings.labelled_weight,
+        "feature_weight": settings.feature_weight,
+        "cv_spearman": round(float(best["cv_spearman"]), 4),
+        "cv_mae": round(cv_mae, 4),
+        "training_texts": len(texts),
+        "corpus_sayings": len(sayings),
+        "degradations": len(synthetic) - len(sayings),
+        "labelled_train_items": len(labelled),
+        "seed": settings.seed,
+    }
+    critic = Critic(
+        coef, intercept, feature_mean, feature_scale,
+        isotonic.X_thresholds_.astype(np.float32), isotonic.y_thresholds_.astype(np.float32), best["use_features"], info,
+    )
+    report = [{k: v for k, v in c.items() if k != "oof"} for c in candidates]
+    return critic, {"candidates": report, "picked": {k: v for k, v in best.items() if k != "oof"}}

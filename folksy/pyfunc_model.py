@@ -1,0 +1,148 @@
+"""The folksy MLflow pyfunc model: prompts in, folksy sayings out.
+
+It is logged as "models from code" (MLflow loads this file, never a pickle), with the fine-tuned
+Hugging Face directory (safetensors + tokenizer) as the artifact `hf_model` and the `folksy` package
+as `code_paths`, so it loads in a fresh process with no network:
+
+    model = mlflow.pyfunc.load_model("models:/folksy-proverbs@production")
+    model.predict(["Tell me something about color."])                    # -> ["<saying>"]
+    model.predict(pd.DataFrame({"prompt": ["...", "..."]}), params={"temperature": 0.0})
+    model.predict(["..."], params={"num_return_sequences": 3, "seed": 7})  # -> [["<s1>", "<s2>", "<s3>"]]
+
+`predict` returns one saying per prompt, in order; with `num_return_sequences` n > 1 it returns one
+list of n sayings per prompt instead. Prompts go through the same system prompt and chat template
+as training (folksy.chat); an empty or over-long prompt is refused with a one-line error.
+Evaluate and judge reach the generator directly: `load_model(uri).unwrap_python_model().generator`.
+"""
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.pyfunc import PythonModel
+
+PARAM_NAMES = ("temperature", "top_p", "max_new_tokens", "num_return_sequences", "seed")
+MAX_NEW_TOKENS_LIMIT = 512  # sayings are one or two sentences; more is a mistake, and slow
+MAX_RETURN_SEQUENCES = 16
+
+
+def generation_defaults() -> dict:
+    """The sampling defaults: folksy.generation.SAMPLING, their one home."""
+    from folksy.generation import SAMPLING
+
+    return {name: getattr(SAMPLING, name) for name in PARAM_NAMES}
+
+
+def signature():
+    """String prompts in, string sayings out, and the five generation params with their defaults."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+
+    kinds = {"temperature": "double", "top_p": "double", "max_new_tokens": "long", "num_return_sequences": "long", "seed": "long"}
+    defaults = generation_defaults()
+    return ModelSignature(
+        inputs=Schema([ColSpec("string")]),
+        outputs=Schema([ColSpec("string")]),
+        params=ParamSchema([ParamSpec(name, kinds[name], defaults[name]) for name in PARAM_NAMES]),
+    )
+
+
+def model_kwargs(hf_dir, scratch) -> dict:
+    """What `mlflow.pyfunc.log_model` / `save_model` need: this file as the model's code (no pickle),
+    the HF directory as the artifact `hf_model`, and the `folksy` package as code."""
+    import safetensors
+    import tokenizers
+    import torch
+    import transformers
+
+    from folksy.tracking import package_code
+
+    return {
+        "python_model": __file__,
+        "artifacts": {"hf_model": str(hf_dir)},
+        "code_paths": [package_code(scratch)],
+        "signature": signature(),
+        "input_example": ["Tell me something about color."],
+        # stated, not inferred: inferring them would load the model once more in a subprocess
+        "pip_requirements": [
+            f"mlflow=={mlflow.__version__}",
+            f"torch=={torch.__version__.split('+')[0]}",
+            f"transformers=={transformers.__version__}",
+            f"tokenizers=={tokenizers.__version__}",
+            f"safetensors=={safetensors.__version__}",
+        ],
+    }
+
+
+def prompts_from(model_input) -> list[str]:
+    """A list of prompt strings from a list/Series/str, or a DataFrame with a `prompt` column (or only one column)."""
+    import pandas as pd
+
+    if isinstance(model_input, pd.DataFrame):
+        if "prompt" in model_input.columns:
+            column = model_input["prompt"]
+        elif len(model_input.columns) == 1:
+            column = model_input.iloc[:, 0]
+        else:
+            raise MlflowException.invalid_parameter_value(
+                f"a DataFrame input needs a 'prompt' column; got columns {list(model_input.columns)}"
+            )
+        return column.tolist()
+    if isinstance(model_input, str):
+        return [model_input]
+    if isinstance(model_input, (list, tuple, pd.Series)):
+        return list(model_input)
+    raise MlflowException.invalid_parameter_value(
+        f"input must be a list of prompt strings or a DataFrame with a 'prompt' column, got {type(model_input).__name__}"
+    )
+
+
+def checked_params(params: dict | None) -> dict:
+    from folksy.errors import FolksyError
+
+    values = {**generation_defaults(), **{k: v for k, v in (params or {}).items() if v is not None}}
+    unknown = sorted(set(values) - set(PARAM_NAMES))
+    problems = {
+        "temperature": values["temperature"] < 0 and "must be >= 0 (0 is greedy)",
+        "top_p": not 0 < values["top_p"] <= 1 and "must be in (0, 1]",
+        "max_new_tokens": not 1 <= values["max_new_tokens"] <= MAX_NEW_TOKENS_LIMIT and f"must be in [1, {MAX_NEW_TOKENS_LIMIT}]",
+        "num_return_sequences": not 1 <= values["num_return_sequences"] <= MAX_RETURN_SEQUENCES
+        and f"must be in [1, {MAX_RETURN_SEQUENCES}]",
+    }
+    if unknown:
+        raise FolksyError(f"param '{unknown[0]}' is not one of {', '.join(PARAM_NAMES)}")
+    for name, problem in problems.items():
+        if problem:
+            raise FolksyError(f"param {name} {problem}, got {values[name]!r}")
+    if values["temperature"] == 0 and values["num_return_sequences"] > 1:
+        raise FolksyError("param num_return_sequences > 1 needs sampling: greedy decoding (temperature 0) gives one answer")
+    return values
+
+
+class FolksyModel(PythonModel):
+    """Wraps folksy.generation.SayingGenerator; `generator` is set by load_context."""
+
+    generator = None
+
+    def load_context(self, context):
+        from folksy.generation import SayingGenerator
+
+        self.generator = SayingGenerator.from_pretrained(context.artifacts["hf_model"])
+
+    def predict(self, context, model_input, params=None):
+        from folksy.chat import check_prompt
+        from folksy.errors import FolksyError
+
+        try:
+            values = checked_params(params)
+            prompts = prompts_from(model_input)
+            for index, prompt in enumerate(prompts):
+                try:
+                    check_prompt(prompt)
+                except FolksyError as error:
+                    raise FolksyError(f"prompt {index}: {error}") from None
+        except FolksyError as error:
+            raise MlflowException.invalid_parameter_value(str(error)) from None
+        sayings = self.generator.generate(prompts, **values)
+        return [options[0] for options in sayings] if values["num_return_sequences"] == 1 else sayings
+
+
+mlflow.models.set_model(FolksyModel())

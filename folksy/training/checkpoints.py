@@ -1,0 +1,82 @@
+"""Where train keeps its checkpoints, and which MLflow run they belong to, so that a killed run resumes.
+
+The output directory holds the HF Trainer's checkpoint-N folders and a small state file naming the
+MLflow run and a digest of the recipe and prepare run; a different recipe never resumes another's.
+"""
+
+STATE_FILE = "folksy_train.json"  # in the output directory: which MLflow run the checkpoints belong to
+
+
+def output_dir_for(config: str, output_dir: str, digest: str):
+    """--output-dir, or by default one folder per recipe *and* inputs: the same command finds its own
+    checkpoints to resume, while a different recipe or prepare run never trips over a killed one."""
+    from pathlib import Path
+
+    from folksy.defaults import PROJECT_ROOT
+
+    return Path(output_dir) if output_dir else PROJECT_ROOT / "outputs" / "train" / f"{Path(config).stem}-{digest[:12]}"
+
+
+def read_state(output_dir, digest: str) -> dict | None:
+    """The unfinished run to resume in `output_dir`, or None to start afresh (clearing a finished one)."""
+    import json
+    import shutil
+
+    from folksy.errors import FolksyError
+
+    state_path = output_dir / STATE_FILE
+    if not state_path.is_file():
+        if output_dir.is_dir() and any(output_dir.iterdir()):
+            raise FolksyError(f"--output-dir {output_dir}: not empty and not a train output directory; pass an empty or new one")
+        return None
+    state = json.loads(state_path.read_text())
+    if state["finished"]:
+        shutil.rmtree(output_dir)  # a finished run's checkpoints are in its model artifact now
+        return None
+    if state["digest"] != digest:
+        raise FolksyError(
+            f"--output-dir {output_dir}: holds unfinished run {state['run_id']} of another recipe or prepare run; "
+            "resume it with the same --config, --overrides and --prepare-run-id, or pass another --output-dir"
+        )
+    return state
+
+
+def write_state(output_dir, run_id: str, digest: str, finished: bool) -> None:
+    import json
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    temporary = output_dir / (STATE_FILE + ".tmp")
+    temporary.write_text(json.dumps({"run_id": run_id, "digest": digest, "finished": finished}) + "\n")
+    temporary.replace(output_dir / STATE_FILE)
+
+
+def latest_checkpoint(output_dir) -> str | None:
+    checkpoints = [p for p in output_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()]
+    return str(max(checkpoints, key=lambda p: int(p.name.split("-")[-1]))) if checkpoints else None
+
+
+def fail_orphaned_runs(mlflow) -> None:
+    """Mark FAILED the RUNNING train runs whose process died on this host without a word (SIGKILL, OOM)."""
+    import os
+    import socket
+
+    from mlflow import MlflowClient
+
+    from folksy.tracking import current_experiment
+
+    experiment = current_experiment()
+    if experiment is None:
+        return
+    runs = mlflow.search_runs(
+        experiment_ids=[experiment.experiment_id],
+        filter_string=f"tags.`folksy.step` = 'train' and attributes.status = 'RUNNING' and tags.`folksy.host` = '{socket.gethostname()}'",
+        output_format="list",
+    )
+    for run in runs:
+        pid = int(run.data.tags.get("folksy.pid", "0"))
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            MlflowClient().set_terminated(run.info.run_id, status="FAILED")
+        except (PermissionError, OSError):
+            pass

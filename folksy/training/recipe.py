@@ -1,0 +1,172 @@
+"""Training recipes: a YAML file in configs/ plus `key=value` overrides, checked before any model loads.
+
+Every recipe names every key below, so each default lives in exactly one place: the recipe file.
+Bad input raises FolksyError with one line naming the file:line or the override at fault.
+"""
+
+import re
+from pathlib import Path
+
+from folksy.errors import FolksyError
+
+METHODS = ("full", "lora", "qlora")
+ATTENTION = ("eager", "sdpa", "flash_attention_2")
+
+# key -> (type, check, what the check demands); a check returns True when the value is acceptable
+_positive = (lambda v: v > 0, "must be > 0")
+_at_least_one = (lambda v: v >= 1, "must be >= 1")
+_not_negative = (lambda v: v >= 0, "must be >= 0")
+_anything = (lambda v: True, "")
+FIELDS = {
+    "base_model": (str, (lambda v: bool(v.strip()), "must not be empty")),
+    "method": (str, (lambda v: v in METHODS, f"must be one of {', '.join(METHODS)}")),
+    "train_subsample": (int, _not_negative),
+    "val_subsample": (int, _not_negative),
+    "max_length": (int, (lambda v: v >= 16, "must be >= 16")),
+    "learning_rate": (float, _positive),
+    "lr_scheduler_type": (str, _anything),  # checked against transformers' list in check_recipe
+    "warmup_ratio": (float, (lambda v: 0 <= v < 1, "must be in [0, 1)")),
+    "weight_decay": (float, _not_negative),
+    "num_train_epochs": (float, _positive),
+    "max_steps": (int, (lambda v: v == -1 or v > 0, "must be -1 (use num_train_epochs) or > 0")),
+    "per_device_train_batch_size": (int, _at_least_one),
+    "per_device_eval_batch_size": (int, _at_least_one),
+    "gradient_accumulation_steps": (int, _at_least_one),
+    "max_grad_norm": (float, _positive),
+    "optim": (str, _anything),  # checked against transformers' list in check_recipe
+    "seed": (int, _not_negative),
+    "bf16": (bool, _anything),
+    "gradient_checkpointing": (bool, _anything),
+    "attn_implementation": (str, (lambda v: v in ATTENTION, f"must be one of {', '.join(ATTENTION)}")),
+    "group_by_length": (bool, _anything),
+    "logging_steps": (int, _at_least_one),
+    "eval_steps": (int, _at_least_one),
+    "save_steps": (int, _at_least_one),
+    "save_total_limit": (int, (lambda v: v >= 2, "must be >= 2 (the best and the latest checkpoint)")),
+    "early_stopping_patience": (int, _not_negative),
+    "lora_r": (int, _at_least_one),
+    "lora_alpha": (float, _positive),
+    "lora_dropout": (float, (lambda v: 0 <= v < 1, "must be in [0, 1)")),
+    "lora_target_modules": (str, (lambda v: bool(v.strip()), "must not be empty")),
+    "sample_max_new_tokens": (int, _at_least_one),
+}
+_TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+# an override list is split at commas that start a new `key=`, so lora_target_modules=q_proj,v_proj works
+_OVERRIDE_SPLIT = re.compile(r",(?=\s*[A-Za-z_]\w*\s*=)")
+
+
+def coerce(key: str, value, where: str):
+    """`value` (from YAML or an override string) as the key's type, checked; FolksyError names `where`."""
+    kind, (check, demand) = FIELDS[key]
+    try:
+        if kind is bool:
+            text = str(value).strip().lower()
+            if isinstance(value, bool):
+                converted = value
+            elif text in _TRUE | _FALSE:
+                converted = text in _TRUE
+            else:
+                raise ValueError
+        elif kind is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            converted = int(str(value).strip()) if not isinstance(value, float) else int(value)
+        elif kind is float:
+            if isinstance(value, bool):
+                raise ValueError
+            converted = float(str(value).strip())
+        else:
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise ValueError
+            converted = str(value).strip()
+    except ValueError:
+        raise FolksyError(f"{where}: {key} must be {kind.__name__}, got {value!r}") from None
+    if not check(converted):
+        raise FolksyError(f"{where}: {key} {demand}, got {value!r}")
+    return converted
+
+
+def parse_overrides(text: str) -> dict[str, str]:
+    """`"max_steps=20,learning_rate=1e-4"` -> `{"max_steps": "20", "learning_rate": "1e-4"}`, keys checked."""
+    overrides = {}
+    for item in _OVERRIDE_SPLIT.split(text or ""):
+        item = item.strip().strip(",").strip()  # tolerate stray and trailing commas
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise FolksyError(f"--overrides: '{item}' is not key=value")
+        if key not in FIELDS:
+            raise FolksyError(f"--overrides: unknown key '{key}' (known: {', '.join(FIELDS)})")
+        if key in overrides:
+            raise FolksyError(f"--overrides: '{key}' is given twice")
+        overrides[key] = value.strip()
+    return overrides
+
+
+def load_recipe(path, overrides: str = "") -> dict:
+    """The recipe at `path` with `overrides` applied: every key present, typed and checked."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FolksyError(f"--config: no such recipe file '{path}'")
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise FolksyError(f"{where}: not valid YAML ({getattr(error, 'problem', None) or 'parse error'})") from None
+    if not isinstance(raw, dict):
+        raise FolksyError(f"{path}: a recipe is a mapping of key: value lines")
+
+    def line_of(key):
+        found = re.search(rf"^{re.escape(str(key))}\s*:", text, flags=re.MULTILINE)
+        return f"{path}:{text.count(chr(10), 0, found.start()) + 1}" if found else str(path)
+
+    unknown = [key for key in raw if key not in FIELDS]
+    if unknown:
+        raise FolksyError(f"{line_of(unknown[0])}: unknown key '{unknown[0]}' (known: {', '.join(FIELDS)})")
+    missing = [key for key in FIELDS if key not in raw]
+    if missing:
+        raise FolksyError(f"{path}: missing key '{missing[0]}' (every recipe names every key, so defaults live in one place)")
+    recipe = {key: coerce(key, raw[key], line_of(key)) for key in FIELDS}
+    for key, value in parse_overrides(overrides).items():
+        recipe[key] = coerce(key, value, f"--overrides {key}")
+    check_recipe(recipe)
+    return recipe
+
+
+def check_recipe(recipe: dict) -> None:
+    """Checks that involve several keys or the installed libraries; all run before any model is loaded."""
+    from transformers.trainer_utils import SchedulerType
+    from transformers.training_args import OptimizerNames
+
+    schedulers = [s.value for s in SchedulerType]
+    if recipe["lr_scheduler_type"] not in schedulers:
+        raise FolksyError(f"lr_scheduler_type: '{recipe['lr_scheduler_type']}' is not one of {', '.join(schedulers)}")
+    optimizers = [o.value for o in OptimizerNames]
+    if recipe["optim"] not in optimizers:
+        raise FolksyError(f"optim: '{recipe['optim']}' is not a transformers optimizer name (e.g. adamw_torch_fused)")
+    if recipe["save_steps"] % recipe["eval_steps"]:
+        raise FolksyError(
+            f"save_steps: {recipe['save_steps']} must be a multiple of eval_steps ({recipe['eval_steps']}), "
+            "so that the best evaluated checkpoint is one that was saved"
+        )
+    if recipe["method"] == "qlora":
+        import importlib.util
+
+        import torch
+
+        if not torch.cuda.is_available():
+            raise FolksyError("method: qlora needs a CUDA GPU (bitsandbytes 4-bit NF4); on a CPU use method=lora or method=full")
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise FolksyError("method: qlora needs bitsandbytes; run `pip install -e .[qlora]`")
+
+
+def lora_target_modules(recipe: dict):
+    """peft's `target_modules`: the string 'all-linear' or a list of module names."""
+    value = recipe["lora_target_modules"]
+    return value if value == "all-linear" else [name.strip() for name in value.split(",") if name.strip()]

@@ -1,0 +1,149 @@
+"""The SFT recipe as plain functions: rows, base model, TRL config, trainer, export. No MLflow.
+
+steps/train.py opens the run, calls these in order and logs what they return.
+"""
+
+# Prompts for the before/after sample table: one per kind of request the corpus holds, fixed forever
+SAMPLE_PROMPTS = (
+    "Tell me something about color.",
+    "Write a folksy saying about chicken feed.",
+    "Give me a proverb about patience.",
+    "Imagine you're a grumpy farmer. What's your favorite saying?",
+    "What would grandma say about money?",
+    "Share some wisdom about the weather.",
+)
+
+
+def training_rows(rows: list[dict], subsample: int, seed: int) -> list[dict]:
+    """The prompt/completion part of prepare's split rows (folksy.data.read_split), a seeded subsample
+    of them if `subsample` is set: what TRL's SFTTrainer takes."""
+    import random
+
+    rows = [{"prompt": row["prompt"], "completion": row["completion"]} for row in rows]
+    if subsample and subsample < len(rows):
+        rows = random.Random(seed).sample(rows, subsample)
+    return rows
+
+
+def load_base(recipe: dict, path: str, bf16: bool):
+    """The model to train and its tokenizer; 4-bit NF4 with double quantisation for qlora."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    options = {"attn_implementation": recipe["attn_implementation"], "dtype": torch.float32}
+    if recipe["method"] == "qlora":
+        options["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float16,
+        )
+        options["dtype"] = torch.bfloat16 if bf16 else torch.float16
+    return AutoModelForCausalLM.from_pretrained(path, **options), tokenizer
+
+
+def sft_config(recipe: dict, output_dir, bf16: bool):
+    import torch
+    from trl import SFTConfig
+
+    return SFTConfig(
+        output_dir=str(output_dir),
+        max_length=recipe["max_length"],
+        completion_only_loss=True,  # loss on the saying and its end-of-turn token, never on the prompt
+        learning_rate=recipe["learning_rate"],
+        lr_scheduler_type=recipe["lr_scheduler_type"],
+        warmup_steps=recipe["warmup_ratio"],  # transformers 5: a float below 1 is a ratio of the total steps
+        weight_decay=recipe["weight_decay"],
+        num_train_epochs=recipe["num_train_epochs"],
+        max_steps=recipe["max_steps"],
+        per_device_train_batch_size=recipe["per_device_train_batch_size"],
+        per_device_eval_batch_size=recipe["per_device_eval_batch_size"],
+        gradient_accumulation_steps=recipe["gradient_accumulation_steps"],
+        max_grad_norm=recipe["max_grad_norm"],
+        optim=recipe["optim"],
+        seed=recipe["seed"],
+        data_seed=recipe["seed"],
+        bf16=bf16,
+        activation_checkpointing=recipe["gradient_checkpointing"],  # transformers 5's name; TRL defaults it on
+        train_sampling_strategy="group_by_length" if recipe["group_by_length"] else "random",
+        logging_steps=recipe["logging_steps"],
+        eval_strategy="steps",
+        eval_steps=recipe["eval_steps"],
+        save_strategy="steps",
+        save_steps=recipe["save_steps"],
+        save_total_limit=recipe["save_total_limit"],
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        use_cpu=not torch.cuda.is_available(),
+        report_to="none",  # metrics go to MLflow through MetricsCallback, into this step's run
+        dataloader_num_workers=0,  # collation is cheap; worker processes would fight the trainer for 2 cores
+        disable_tqdm=False,
+    )
+
+
+def export_model(trainer, recipe: dict, base_path: str, target) -> None:
+    """Save the trained model as a plain HF directory (safetensors + tokenizer); LoRA merged into the base."""
+    import tempfile
+
+    model = trainer.model
+    if recipe["method"] == "full":
+        model.save_pretrained(target)
+    elif recipe["method"] == "lora":
+        model.merge_and_unload().save_pretrained(target)
+    else:  # qlora: merge into an unquantized copy of the base, not into 4-bit weights
+        import torch
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM
+
+        with tempfile.TemporaryDirectory() as adapter_dir:
+            model.save_pretrained(adapter_dir)
+            base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.bfloat16)
+            PeftModel.from_pretrained(base, adapter_dir).merge_and_unload().save_pretrained(target)
+    trainer.processing_class.save_pretrained(target)
+
+
+def sample_sayings(generator, max_new_tokens: int) -> list[str]:
+    """Greedy sayings for SAMPLE_PROMPTS: the before/after table of a train run."""
+    sayings = generator.generate(list(SAMPLE_PROMPTS), temperature=0.0, max_new_tokens=max_new_tokens)
+    return [options[0] for options in sayings]
+
+
+def peft_config(recipe: dict):
+    """peft's LoraConfig for the lora and qlora methods; None for a full fine-tune."""
+    if recipe["method"] == "full":
+        return None
+    from peft import LoraConfig
+
+    from folksy.training.recipe import lora_target_modules
+
+    return LoraConfig(
+        r=recipe["lora_r"], lora_alpha=recipe["lora_alpha"], lora_dropout=recipe["lora_dropout"],
+        target_modules=lora_target_modules(recipe), task_type="CAUSAL_LM",
+    )
+
+
+def build_trainer(recipe: dict, model, tokenizer, train_rows, val_rows, output_dir, bf16: bool, sink):
+    """FolksySFTTrainer over the rows, every numeric log entry handed to `sink(metrics, step)`."""
+    from datasets import Dataset
+    from transformers import EarlyStoppingCallback
+
+    from folksy.training.trainer import FolksySFTTrainer, MetricsCallback
+
+    if recipe["method"] == "qlora":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=recipe["gradient_checkpointing"])
+    callbacks = [MetricsCallback(sink)]
+    if recipe["early_stopping_patience"]:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=recipe["early_stopping_patience"]))
+    return FolksySFTTrainer(
+        model=model,
+        args=sft_config(recipe, output_dir, bf16),
+        train_dataset=Dataset.from_list(train_rows),
+        eval_dataset=Dataset.from_list(val_rows),
+        processing_class=tokenizer,
+        peft_config=peft_config(recipe),
+        callbacks=callbacks,
+    )
