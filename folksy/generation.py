@@ -151,7 +151,21 @@ def load_generator(model_uri: str) -> SayingGenerator:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
     except Exception as error:
         raise FolksyError(f"model_uri '{model_uri}': cannot be loaded ({type(error).__name__}: {str(error).splitlines()[0][:200]})") from None
-    hf_dir = local / "artifacts" / "hf_model"
-    if not (hf_dir / "config.json").is_file():
-        raise FolksyError(f"model_uri '{model_uri}': not a folksy pyfunc model (it has no artifacts/hf_model)")
+    hf_dir = hf_model_dir(local)
+    if hf_dir is None:
+        raise FolksyError(f"model_uri '{model_uri}': not a folksy pyfunc model (its MLmodel names no hf_model artifact)")
     return SayingGenerator.from_pretrained(str(hf_dir))
+
+
+def hf_model_dir(model_dir):
+    """The Hugging Face directory inside a downloaded folksy pyfunc model (its `hf_model` artifact), or None."""
+    from pathlib import Path
+
+    import yaml
+
+    try:
+        flavor = yaml.safe_load((Path(model_dir) / "MLmodel").read_text())["flavors"]["python_function"]
+        path = Path(model_dir) / flavor["artifacts"]["hf_model"]["path"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return None
+    return path if (path / "config.json").is_file() else None

@@ -69,3 +69,94 @@ def test_readme_commands_and_ci_agree():
     assert "make run" in readme and "make test" in readme
     ci = (PROJECT_ROOT / ".ci" / "run").read_text()
     assert re.search(r"^make test$", ci, re.M), ".ci/run must call the README's test command"
+
+
+# ---------------------------------------------------------------------------------------------
+# one home for each default: folksy/defaults.py, folksy.generation.SAMPLING, folksy.gate.GateThresholds
+
+
+def code_strings(path) -> list[str]:
+    """The string constants of a module, docstrings left out."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.body[0].value) for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef)) and node.body
+        and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+    }  # fmt: skip
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings]
+
+
+@pytest.mark.parametrize("value", ["folksy-proverbs", "corpus/training_pairs.jsonl", "configs/smollm2-135m-cpu.yaml"])
+def test_a_default_name_or_path_is_spelled_out_only_in_folksy_defaults(value):
+    files = [p for folder in ("folksy", "steps") for p in (PROJECT_ROOT / folder).rglob("*.py")]
+    spelled = [str(p.relative_to(PROJECT_ROOT)) for p in files if any(value in s for s in code_strings(p))]
+    assert spelled == ["folksy/defaults.py"], spelled
+
+
+def test_mlproject_defaults_are_the_library_defaults():
+    from folksy.defaults import CORPUS, MODEL_NAME, RECIPE
+    from folksy.gate import GateThresholds
+
+    entries = mlproject()["entry_points"]
+    for step in ("main", "prepare"):
+        assert entries[step]["parameters"]["corpus"]["default"] == CORPUS
+    for step in ("main", "train"):
+        assert entries[step]["parameters"]["config"]["default"] == RECIPE
+    for step in ("main", "register"):
+        assert entries[step]["parameters"]["model_name"]["default"] == MODEL_NAME
+    for name, value in vars(GateThresholds()).items():
+        assert float(entries["register"]["parameters"][name]["default"]) == value, name
+
+
+def test_the_cli_and_the_served_model_sample_with_the_generation_defaults():
+    from folksy.cli import cli
+    from folksy.defaults import MODEL_NAME, PRODUCTION_URI
+    from folksy.generation import SAMPLING, SayingGenerator
+    from folksy.pyfunc_model import signature
+
+    options = {p.name: p.default for p in cli.commands["generate"].params}
+    assert (options["temperature"], options["top_p"], options["max_new_tokens"], options["seed"]) == (
+        SAMPLING.temperature, SAMPLING.top_p, SAMPLING.max_new_tokens, SAMPLING.seed
+    )
+    assert options["model_uri"] == PRODUCTION_URI
+    assert {p.name: p.default for p in cli.commands["status"].params}["model_name"] == MODEL_NAME
+    served = {spec.name: spec.default for spec in signature().params}
+    assert served == {name: getattr(SAMPLING, name) for name in served}
+    import inspect
+
+    generate = inspect.signature(SayingGenerator.generate).parameters
+    assert all(generate[name].default == getattr(SAMPLING, name) for name in served)
+
+
+def test_the_readme_gate_table_shows_the_gate_defaults():
+    from folksy.gate import GateThresholds
+
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    thresholds = GateThresholds()
+    for metric, value in (("judge_mean", thresholds.min_judge_mean), ("judge_low_share", thresholds.max_low_share),
+                          ("judge_calibration_spearman", thresholds.min_calibration_spearman),
+                          ("judge_injection_mean", thresholds.max_injection_mean)):
+        row = re.search(rf"^\| `{metric}`[^|]*\| ([^|]+) \|", readme, flags=re.M)
+        assert row, f"README's gate table has no row for {metric}"
+        assert float(re.search(r"[\d.]+", row.group(1)).group()) == value, (metric, row.group(1))
+
+
+def test_the_judge_plot_draws_the_gate_threshold_it_is_given(tmp_path, monkeypatch):
+    """The histogram's threshold line comes from GateThresholds, not from a copy of 3.5."""
+    import dataclasses
+
+    import matplotlib.pyplot as plt
+
+    from folksy import gate, plots
+    from folksy.judging.rubric import Judgement
+
+    monkeypatch.setattr(gate, "GateThresholds", dataclasses.make_dataclass("Moved", [("min_judge_mean", float, 2.75)]))
+    monkeypatch.setattr(plt, "close", lambda figure=None: None)  # keep the figure to look at it
+    plots.plot_judge_summary([Judgement(3.0), Judgement(3.0)], [{"label": 3, "kind": "flat"}], [Judgement(3.2)], ["model"], tmp_path / "s.png")
+    histogram = plt.gcf().axes[0]
+    vertical = {line.get_xdata()[0] for line in histogram.get_lines()}
+    assert 2.75 in vertical and 3.5 not in vertical
+    monkeypatch.undo()
+    plt.close("all")

@@ -231,7 +231,7 @@ def format_stats(stats: dict, out: Path) -> str:
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=DEFAULT_OUT,
-    show_default="corpus/training_pairs.jsonl",
+    show_default=CORPUS,
     help="The JSONL file to write; the stats report goes beside it as <name>.stats.json.",
 )
 @click.option("--rebalance", is_flag=True, help="Lift every family to at least 10% of the sayings.")
