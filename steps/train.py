@@ -10,8 +10,8 @@ Writes: params            the resolved recipe, base_model_revision, prepare_run_
                           (and step 0): eval_loss, eval_perplexity; best_eval_loss, trained_steps; system metrics
         artifacts         loss_curve.png; samples.json, a table of fixed prompts before/after training
         model             runs:/<run id>/model, a pyfunc model (safetensors, LoRA merged) for evaluate, judge, register
-Checkpoints go to --output-dir. If a run dies (even by SIGKILL), the same command with the same
---output-dir resumes from its latest checkpoint and continues the same MLflow run.
+Checkpoints go to --output-dir. If a run dies (even by SIGKILL), the same command with the same --output-dir
+resumes from its latest checkpoint: in the same run, or, under `mlflow run`, in the run it reports.
 """
 
 import click
@@ -34,7 +34,7 @@ def train(config, prepare_run_id, overrides, output_dir):
 
     from folksy.defaults import project_path
     from folksy.errors import FolksyError
-    from folksy.training.checkpoints import STATE_FILE, fail_orphaned_runs, latest_checkpoint, output_dir_for, read_state, write_state
+    from folksy.training.checkpoints import STATE_FILE, adopt_run, fail_orphaned_runs, latest_checkpoint, output_dir_for, read_state, write_state
     from folksy.training.recipe import load_recipe
     from folksy.tracking import configure, current_experiment, experiment_name, git_commit, latest_run_id, step_run
 
@@ -59,12 +59,12 @@ def train(config, prepare_run_id, overrides, output_dir):
     resume_from = latest_checkpoint(out) if (state or not is_main) and out.is_dir() else None
 
     os.environ.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")  # CPU, memory, disk next to the loss
+    launched_as = os.environ.get("MLFLOW_RUN_ID")  # `mlflow run` (and `main`) made a run and will report it
     if is_main:
         fail_orphaned_runs(mlflow)
-        launched_as = os.environ.get("MLFLOW_RUN_ID")  # `mlflow run` made a fresh run; a resume continues the old one
-        if state and launched_as and launched_as != state["run_id"]:
-            mlflow.MlflowClient().set_tag(launched_as, "folksy.resumed_run_id", state["run_id"])
-    with step_run("train", run_id=state["run_id"] if state else None) if is_main else nullcontext() as run:
+        if state and launched_as and launched_as != state["run_id"]:  # the killed run's work moves into it
+            adopt_run(mlflow.MlflowClient(), state["run_id"], launched_as)
+    with step_run("train", run_id=state["run_id"] if state and not launched_as else None) if is_main else nullcontext() as run:
         if is_main:
             write_state(out, run.info.run_id, digest, finished=False)
             mlflow.set_tags({"folksy.pid": str(os.getpid()), "folksy.host": socket.gethostname(), "folksy.output_dir": str(out)})

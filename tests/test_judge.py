@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import PROJECT_ROOT, run_step
-from tests.test_judges import ScriptedJudgeServer, completion, rubric_answer
+from tests.test_judging import ScriptedJudgeServer, completion, rubric_answer
 
 REGISTER_READS = (
     "judge_mean", "judge_low_share", "judge_high_share", "judge_parse_failures", "judge_calibration_spearman",

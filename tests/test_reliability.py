@@ -19,7 +19,7 @@ import pytest
 
 from folksy.tracking import PARENT_RUN_ENV
 from tests.conftest import PROJECT_ROOT
-from tests.test_judges import ScriptedJudgeServer
+from tests.test_judging import ScriptedJudgeServer
 
 HUB_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"  # a real Hub id: the offline machine cannot fetch it
 

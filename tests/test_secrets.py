@@ -19,7 +19,7 @@ import pytest
 
 from folksy.tracking import PARENT_RUN_ENV
 from tests.conftest import PROJECT_ROOT
-from tests.test_judges import ScriptedJudgeServer, completion, rubric_answer
+from tests.test_judging import ScriptedJudgeServer, completion, rubric_answer
 
 EXPERIMENT = "folksy-secrets"
 KEY_VARIABLES = ("FOLKSY_JUDGE_API_KEY", "OPENAI_API_KEY")

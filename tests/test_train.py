@@ -178,11 +178,8 @@ run_command(train)
 """
 
 
-@pytest.mark.slow
-def test_sigkilled_run_resumes_from_its_checkpoint_in_the_same_mlflow_run(store, tiny_qwen2_dir, tmp_path):
-    prepare_run_id, _ = store
-    out = tmp_path / "out"
-    args = ["--prepare-run-id", prepare_run_id, "--overrides", f"base_model={tiny_qwen2_dir},{TINY},max_steps=6", "--output-dir", str(out)]
+def kill_after_first_checkpoint(args: list[str], tmp_path):
+    """Run steps.train with `args` until it has saved checkpoint-2, then SIGKILL it; returns the killed run."""
     marker, log = tmp_path / "saved", tmp_path / "victim.log"
     with open(log, "w") as output:  # a file, not a pipe: a full pipe would stall the child before its checkpoint
         victim = subprocess.Popen(
@@ -199,11 +196,19 @@ def test_sigkilled_run_resumes_from_its_checkpoint_in_the_same_mlflow_run(store,
         victim.send_signal(signal.SIGKILL)
         victim.wait()
     assert victim.returncode == -signal.SIGKILL and marker.read_text() == "2"
-
     [killed] = train_runs(os.environ["MLFLOW_EXPERIMENT_NAME"])
     assert killed.info.status == "RUNNING"  # SIGKILL: nobody could mark it
-    assert (out / "checkpoint-2" / "trainer_state.json").is_file()
     assert [step for step, _ in history(killed.info.run_id, "loss")] == [1, 2]
+    return killed
+
+
+@pytest.mark.slow
+def test_sigkilled_run_resumes_from_its_checkpoint_in_the_same_mlflow_run(store, tiny_qwen2_dir, tmp_path):
+    prepare_run_id, _ = store
+    out = tmp_path / "out"
+    args = ["--prepare-run-id", prepare_run_id, "--overrides", f"base_model={tiny_qwen2_dir},{TINY},max_steps=6", "--output-dir", str(out)]
+    killed = kill_after_first_checkpoint(args, tmp_path)
+    assert (out / "checkpoint-2" / "trainer_state.json").is_file()
 
     resumed = run_step("steps.train", *args)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -217,6 +222,39 @@ def test_sigkilled_run_resumes_from_its_checkpoint_in_the_same_mlflow_run(store,
     assert run.data.metrics["trained_steps"] == 6
     assert json.loads((out / "folksy_train.json").read_text())["finished"] is True
     assert not list(out.glob("checkpoint-*"))  # the model is logged; the checkpoints went
+
+
+@pytest.mark.slow
+def test_a_resume_under_mlflow_run_leaves_the_model_in_the_run_mlflow_run_reports(store, tiny_qwen2_dir, tmp_path):
+    """The issue's reproduction: killed after a checkpoint, the same `mlflow run . -e train` again. MLflow
+    reports the run it created, so that run must hold the model and the whole loss history."""
+    import re
+
+    import mlflow
+
+    prepare_run_id, _ = store
+    out = tmp_path / "out"
+    overrides = f"base_model={tiny_qwen2_dir},{TINY},max_steps=6"
+    killed = kill_after_first_checkpoint(["--prepare-run-id", prepare_run_id, "--overrides", overrides, "--output-dir", str(out)], tmp_path)
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "mlflow", "run", ".", "-e", "train", "--env-manager", "local",
+         "-P", f"prepare_run_id={prepare_run_id}", "-P", f"overrides={overrides}", "-P", f"output_dir={out}"],
+        cwd=PROJECT_ROOT, env={**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]},
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    [reported] = re.findall(r"Run \(ID '(\w+)'\) succeeded", resumed.stderr)
+    assert reported != killed.info.run_id
+    run = mlflow.get_run(reported)
+    assert run.info.status == "FINISHED" and run.data.tags["folksy.resumed_run_id"] == killed.info.run_id
+    assert [step for step, _ in history(reported, "loss")] == [1, 2, 3, 4, 5, 6]  # the killed run's steps came along
+    assert [step for step, _ in history(reported, "eval_loss")] == [0, 2, 4, 6]
+    model = mlflow.pyfunc.load_model(f"runs:/{reported}/model")
+    assert isinstance(model.predict(["Tell me something about color."], params={"temperature": 0.0, "max_new_tokens": 4})[0], str)
+    old = mlflow.get_run(killed.info.run_id)
+    assert old.info.status == "FAILED" and old.data.tags["folksy.continued_in_run_id"] == reported
+    assert json.loads((out / "folksy_train.json").read_text()) == {"run_id": reported, "digest": "", "finished": True}
 
 
 def test_output_dir_state(tmp_path):

@@ -80,3 +80,24 @@ def fail_orphaned_runs(mlflow) -> None:
             MlflowClient().set_terminated(run.info.run_id, status="FAILED")
         except (PermissionError, OSError):
             pass
+
+
+def adopt_run(client, old_run_id: str, new_run_id: str) -> None:
+    """Hand a killed run's work to the run the caller is waiting on.
+
+    `mlflow run` (and so `main`) creates a fresh run B and reports B; a resume under it must leave the
+    model and the whole loss history in B, not in the killed run A. So A's metric history is copied
+    into B, B is tagged with where it came from, and A is marked FAILED and pointed at B.
+    """
+    from mlflow.entities import Metric
+
+    old = client.get_run(old_run_id)
+    history = [
+        Metric(key, m.value, m.timestamp, m.step) for key in old.data.metrics for m in client.get_metric_history(old_run_id, key)
+    ]
+    for start in range(0, len(history), 1000):  # the store takes at most 1000 metrics a call
+        client.log_batch(new_run_id, metrics=history[start : start + 1000])
+    client.set_tag(new_run_id, "folksy.resumed_run_id", old_run_id)
+    client.set_tag(old_run_id, "folksy.continued_in_run_id", new_run_id)
+    if old.info.status == "RUNNING":
+        client.set_terminated(old_run_id, status="FAILED")
