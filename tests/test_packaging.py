@@ -160,3 +160,31 @@ def test_the_judge_plot_draws_the_gate_threshold_it_is_given(tmp_path, monkeypat
     assert 2.75 in vertical and 3.5 not in vertical
     monkeypatch.undo()
     plt.close("all")
+
+
+# The oldest release of each package that has an API the code calls. A floor in pyproject.toml below
+# one of these installs a version that crashes mid-pipeline (seen: transformers 5.22 with TRL 1.16 died
+# in train on SFTConfig(activation_checkpointing=...)). Raise an entry when the code starts using a newer API.
+API_FLOORS = {
+    "transformers": ("5.23", "TrainingArguments(activation_checkpointing=...) in folksy/training/sft.py"),
+    "trl": ("1.16", "the TRL release the SFT recipe and FolksySFTTrainer were checked against (tests/test_trainer.py)"),
+    "mlflow": ("3.4", "logged models (models:/<model id>) and mlflow.genai scorers"),
+}
+
+
+def floor(requirement: str) -> tuple[int, ...]:
+    found = re.search(r">=\s*([\d.]+)", requirement)
+    assert found, f"'{requirement}' has no >= floor"
+    return tuple(int(part) for part in found.group(1).split("."))
+
+
+@pytest.mark.parametrize("package", sorted(API_FLOORS))
+def test_install_floors_admit_no_release_older_than_the_apis_the_code_calls(package):
+    dependencies = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    [requirement] = [d for d in dependencies if re.split(r"[<>=!~\[ ]", d)[0].lower() == package]
+    needed, why = API_FLOORS[package]
+    assert floor(requirement) >= floor(f">={needed}"), f"{requirement} admits releases without {why}"
+    from importlib.metadata import version
+
+    installed = tuple(int(p) for p in re.findall(r"\d+", version(package))[:2])
+    assert installed >= floor(f">={needed}")[:2]  # and what the tests run on satisfies it
