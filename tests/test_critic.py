@@ -16,6 +16,7 @@ import pytest
 from folksy.judging.critic import Critic, CriticSettings, expected_score, FEATURE_NAMES, hand_features, train_critic
 from folksy.judging.critic_data import corpus_sayings, DEGRADATIONS, degrade, load_calibration
 from folksy.errors import FolksyError
+from tests.conftest import PROJECT_ROOT
 
 # ---------------------------------------------------------------------------------------------
 # the labelled calibration set
@@ -202,3 +203,19 @@ def test_the_critic_is_a_registered_pyfunc_that_loads_without_pickle(small_criti
     assert judge_id == f"critic:{CRITIC_NAME}@production=v1:{critic.critic_id}"
     with pytest.raises(FolksyError, match="^--critic-uri 'models:/nope@production': cannot be loaded"):
         load_critic("models:/nope@production")
+
+
+def test_mismatched_fills_are_engine_patterns_with_borrowed_parts():
+    """Folksy-sounding nonsense: grammatical, in an engine pattern, but not what the engine would write."""
+    import random
+
+    from folksy.judging.critic_data import mismatched_fill
+
+    first = [mismatched_fill(random.Random(5)) for _ in range(2)]
+    assert first[0] == first[1]  # seeded
+    rng = random.Random(1)
+    sayings = [mismatched_fill(rng) for _ in range(40)]
+    corpus = {json.loads(line)["output"] for line in open(PROJECT_ROOT / "corpus" / "training_pairs.jsonl")}
+    assert not corpus & set(sayings)
+    assert all(s[0].isupper() and s.rstrip()[-1] in ".!?" for s in sayings)
+    assert len(set(sayings)) == len(sayings)

@@ -457,3 +457,21 @@ def test_local_judge_scores_are_probability_weighted_means(tiny_qwen2_dir):
         assert judgement.score == pytest.approx(expected, abs=1e-3) and 1.0 <= judgement.score <= 5.0
     verdicts = judge.compare([("a", "b"), ("b", "a")])
     assert all(v.winner in ("A", "B", "tie") for v in verdicts)
+
+
+def test_realistic_summary_on_hand_computed_items():
+    from folksy.judging.summary import realistic_summary
+
+    items = [{"label": 1, "source": "model-64"}, {"label": 2, "source": "model-64"}, {"label": 4, "source": "engine"},
+             {"label": 3, "source": "engine"}, {"label": 5, "source": "engine"}, {"label": 5, "source": "engine"}]  # fmt: skip
+    judged = [Judgement(s) for s in (1.0, 3.0, 4.0, 2.0, 5.0, None)]  # the last one failed: left out
+    summary = realistic_summary(judged, items)
+    assert summary["judge_realistic_items"] == 6
+    assert summary["judge_realistic_spearman"] == pytest.approx(0.9)  # ranks (1,3,4,2,5) vs (1,2,4,3,5)
+    assert summary["judge_realistic_spearman_3to5"] == pytest.approx(1.0)  # among labels 3-5: (4,2,5) vs (4,3,5)
+    assert summary["judge_realistic_mae"] == pytest.approx((0 + 1 + 0 + 1 + 0) / 5)
+    assert summary["judge_realistic_mean_model_64"] == 2.0 and summary["judge_realistic_label_mean_model_64"] == 1.5
+    assert summary["judge_realistic_mean_engine"] == pytest.approx(11 / 3) and summary["judge_realistic_label_mean_engine"] == 4.0
+    assert summary["judge_realistic_source_order_agrees"] == 1.0
+    backwards = realistic_summary([Judgement(s) for s in (5.0, 5.0, 1.0, 1.0, 1.0, 1.0)], items)
+    assert backwards["judge_realistic_source_order_agrees"] == 0.0 and backwards["judge_realistic_spearman"] < 0

@@ -197,9 +197,9 @@ def _has_partner(family: str, index: int, x: str) -> bool:
 class _Filler:
     """The surface forms of one word in one saying; parts are shuffled once per saying."""
 
-    def __init__(self, word: str, rng: random.Random):
+    def __init__(self, word: str, rng: random.Random, entry: dict | None = None):
         self.word = word
-        self.entry = LEXICON[word]
+        self.entry = entry or LEXICON[word]  # another entry: the critic's mismatched fills (folksy.judging.critic_data)
         self.parts = rng.sample(self.entry["parts"], len(self.entry["parts"]))
 
     def form(self, name: str | None, arg: str | None) -> str:
@@ -237,13 +237,16 @@ class _Filler:
         return simple[name]
 
 
+def fill(family: str, index: int, fillers: dict, rng: random.Random) -> str:
+    """Pattern `index` of `family` with its slots filled by `fillers` ({"x": _Filler, "y": _Filler or None})."""
+    text = _CHOICE.sub(lambda m: rng.choice(m.group(1).split("|")), PATTERNS[family][index].text)
+    text = _SLOT.sub(lambda m: fillers[m.group(1)].form(m.group(2), m.group(3)), text)
+    return english.capitalize_sentences(text)
+
+
 def render(family: str, index: int, x: str, y: str | None, rng: random.Random) -> str:
     """Fill pattern `index` of `family` with the given words; the result passes every quality rule."""
-    pattern = PATTERNS[family][index]
-    fillers = {"x": _Filler(x, rng), "y": _Filler(y, rng) if y else None}
-    text = _CHOICE.sub(lambda m: rng.choice(m.group(1).split("|")), pattern.text)
-    text = _SLOT.sub(lambda m: fillers[m.group(1)].form(m.group(2), m.group(3)), text)
-    text = english.capitalize_sentences(text)
+    text = fill(family, index, {"x": _Filler(x, rng), "y": _Filler(y, rng) if y else None}, rng)
     problems = saying_problems(text)
     if problems:  # a lexicon entry that reads wrong in this pattern: a bug to fix in the data
         raise RuntimeError(f"{family}[{index}] with {x!r}, {y!r} gives {text!r}: {'; '.join(problems)}")

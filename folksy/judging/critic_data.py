@@ -5,6 +5,7 @@ the labelled set (corpus/judge_calibration.jsonl) is read and checked line by li
 """
 
 import random
+import re
 from pathlib import Path
 
 from folksy.errors import FolksyError
@@ -191,6 +192,38 @@ def _topic(text, rng, source_words) -> str:
     return max(words, key=len) or "thing"
 
 
+def mismatched_fill(rng: random.Random) -> str:
+    """Folksy-sounding nonsense, the failure fine-tuned models make most: one of the engine's patterns,
+    grammatical and in its voice, but filled with parts, uses and properties borrowed from unrelated
+    words ("A ladder's just rungs and a rooster that ain't had a fallin' out yet")."""
+    from folksy.corpus import engine
+    from folksy.corpus.lexicon import LEXICON, WORDS
+
+    borrowed = re.compile(r"\{[xy]\.(use|uses|using|prop|most|part|part2|part3|the_part|bare_part|parts|a_prop)\b")
+    while True:  # a pattern with something to mismatch: a borrowed part, use or property, or a related second word
+        family = rng.choice(sorted(engine.PATTERNS))
+        saying = engine.compose(family, rng)
+        pattern = engine.PATTERNS[family][saying.pattern]
+        if borrowed.search(pattern.text) or pattern.y in ("same_prop", "same_category", "related"):
+            break
+    x = saying.words[0] if saying.words else rng.choice(WORDS)
+
+    def chimera(word):
+        entry = dict(LEXICON[word])
+        entry["parts"] = list(LEXICON[rng.choice(WORDS)]["parts"])
+        entry["use"] = LEXICON[rng.choice(WORDS)]["use"]
+        entry["property"] = LEXICON[rng.choice(WORDS)]["property"]
+        return entry
+
+    partner = rng.choice(WORDS) if pattern.y is not None else None
+    fillers = {"x": engine._Filler(x, rng, chimera(x)), "y": engine._Filler(partner, rng, chimera(partner)) if partner else None}
+    return engine.fill(family, saying.pattern, fillers, rng)
+
+
+def _mismatched(text, rng, vocabulary, source_words):
+    return mismatched_fill(rng)
+
+
 # name -> (function, rubric grade of what it makes)
 DEGRADATIONS = {
     "shuffled": (_shuffle, 1.0),
@@ -205,6 +238,7 @@ DEGRADATIONS = {
     "dropped_word": (_drop_small_word, 2.0),
     "chatty": (_chatty, 2.0),
     "flat": (_flat, 3.0),
+    "mismatched_fill": (_mismatched, 1.0),
 }
 
 

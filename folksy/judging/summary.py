@@ -70,12 +70,46 @@ def calibration_summary(judgements: list[Judgement], items: list[dict]) -> dict[
     }
 
 
+def realistic_summary(judgements: list[Judgement], items: list[dict], prefix: str = "judge_realistic") -> dict[str, float]:
+    """How far the judge agrees with a reader on real outputs (corpus/judge_realistic.jsonl's held-out items).
+
+    Spearman over all items and among those labelled 3-5 (does it rank the usable ones?), MAE, and
+    for each source (a model, the engine, the base model, nonsense fills) the judge's mean beside the
+    label mean, so a judge that orders the sources differently from the reader shows it.
+    `{prefix}_source_order_agrees` is 1.0 when the judge's source means are in the labels' order.
+    """
+    pairs = [(j.score, item) for j, item in zip(judgements, items) if j.score is not None]
+    scores, labels = [s for s, _ in pairs], [float(item["label"]) for _, item in pairs]
+    usable = [(s, l) for s, l in zip(scores, labels) if l >= 3]
+    summary = {
+        f"{prefix}_items": len(items),
+        f"{prefix}_spearman": spearman(scores, labels),
+        f"{prefix}_spearman_3to5": spearman([s for s, _ in usable], [l for _, l in usable]),
+        f"{prefix}_mae": sum(abs(s - l) for s, l in zip(scores, labels)) / len(pairs) if pairs else float("nan"),
+    }
+    by_source: dict[str, tuple[list, list]] = {}
+    for score, item in pairs:
+        judged, labelled = by_source.setdefault(_metric_name(item.get("source", "unknown")), ([], []))
+        judged.append(score)
+        labelled.append(float(item["label"]))
+    for source, (judged, labelled) in sorted(by_source.items()):
+        summary[f"{prefix}_mean_{source}"] = sum(judged) / len(judged)
+        summary[f"{prefix}_label_mean_{source}"] = sum(labelled) / len(labelled)
+    order = lambda key: sorted(by_source, key=lambda s: sum(by_source[s][key]) / len(by_source[s][key]))  # noqa: E731
+    summary[f"{prefix}_source_order_agrees"] = float(order(0) == order(1)) if len(by_source) > 1 else float("nan")
+    return summary
+
+
+def _metric_name(group) -> str:
+    return re.sub(r"[^a-z0-9_]+", "_", str(group).lower()).strip("_") or "unknown"
+
+
 def group_means(judgements: list[Judgement], groups: list, prefix: str) -> dict[str, float]:
     """`{prefix}_{group}`: the mean score of each group's scored items (metric-safe names)."""
     scores: dict[str, list[float]] = {}
     for judgement, group in zip(judgements, groups):
         if judgement.score is not None:
-            scores.setdefault(re.sub(r"[^a-z0-9_]+", "_", str(group).lower()).strip("_") or "unknown", []).append(judgement.score)
+            scores.setdefault(_metric_name(group), []).append(judgement.score)
     return {f"{prefix}_{name}": sum(values) / len(values) for name, values in sorted(scores.items())}
 
 

@@ -1,0 +1,58 @@
+"""How far each judge agrees with a reader on real outputs: corpus/judge_realistic.jsonl's held-out items.
+
+    python benchmarks/judge_realistic.py            # trains the shipped critic afresh (about 2 minutes) and scores
+    python benchmarks/judge_realistic.py --split all
+
+Judges compared, side by side on the same items:
+- `critic`: the critic exactly as `judge` trains it (folksy.judging.critic.train_critic, default settings);
+- `cooccurrence`: the corpus co-occurrence coherence alone (folksy.judging.coherence), fitted on the
+  unique corpus sayings; the baseline from shared/notes/judge-baselines.md.
+Prints, per judge, Spearman (all, and among items labelled 3-5), MAE where the scale is 1-5, and each
+source's mean beside the label mean (folksy.judging.summary.realistic_summary).
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", type=Path, default=ROOT / "corpus" / "judge_realistic.jsonl")
+    parser.add_argument("--split", choices=["heldout", "train", "all"], default="heldout")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    options = parser.parse_args()
+
+    from folksy.defaults import CORPUS, PROJECT_ROOT
+    from folksy.jsonl import read_jsonl
+    from folksy.judging.backends import CriticJudge
+    from folksy.judging.coherence import CooccurrenceModel
+    from folksy.judging.critic import CriticSettings, train_critic
+    from folksy.judging.critic_data import corpus_sayings, load_calibration
+    from folksy.judging.rubric import Judgement
+    from folksy.judging.summary import realistic_summary
+
+    items = [row for row in read_jsonl(options.set) if options.split == "all" or row["split"] == options.split]
+    texts = [row["text"] for row in items]
+    figures = {}
+
+    unique = [row["text"] for row in corpus_sayings(PROJECT_ROOT / CORPUS, 10**9, 0)]
+    cooccurrence = CooccurrenceModel.fit(unique)
+    figures["cooccurrence"] = realistic_summary([Judgement(cooccurrence.scores(t)["coherence"]) for t in texts], items)
+
+    settings = CriticSettings()
+    critic, _ = train_critic(corpus_sayings(PROJECT_ROOT / CORPUS, settings.positives, settings.seed), load_calibration(), settings, log=lambda m: None)
+    figures["critic"] = realistic_summary(CriticJudge(critic, "critic").rate(texts), items)
+
+    for judge, summary in figures.items():
+        print(f"\n{judge} on {len(items)} {options.split} items")
+        for key, value in summary.items():
+            print(f"  {key.removeprefix('judge_realistic_')}: {value:.3f}")
+    if options.json:
+        options.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
