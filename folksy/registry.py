@@ -74,7 +74,7 @@ def registry_entry(name, version, decision, thresholds, train, prepare, evaluate
     }
 
 
-def write_entry(entry: dict, directory) -> "Path":
+def write_entry(entry: dict, directory):
     """Write the entry atomically: a reader never sees half a JSON file."""
     import json
     import os

@@ -2,8 +2,7 @@
 
 \b
 Reads:  --config          a recipe in configs/ (every hyperparameter), --overrides key=value,... on top
-        --prepare-run-id  the prepare run whose artifacts splits/train.jsonl and splits/val.jsonl
-                          are used (default: the newest finished prepare run)
+        --prepare-run-id  the prepare run whose splits/train.jsonl and splits/val.jsonl are used (default: newest)
 \b
 Writes: params            the resolved recipe, base_model_revision, prepare_run_id, corpus_sha256, precision, ...
         metrics           per step: loss, learning_rate, grad_norm, tokens_per_second (real, non-pad); per eval
@@ -93,6 +92,7 @@ def _train(mlflow, recipe, prepare_run, out, resume_from, run, is_main, commit) 
     from folksy.plots import plot_loss_curve
     from folksy.pyfunc_model import model_kwargs
     from folksy.tracking import log_params_once, metric_history
+    from folksy.training.checkpoints import write_state
     from folksy.training.sft import SAMPLE_PROMPTS, build_trainer, export_model, load_base, sample_sayings, training_rows
     from folksy.training.trainer import bf16_supported, keep_freed_memory
 
