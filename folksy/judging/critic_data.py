@@ -13,7 +13,9 @@ from folksy.jsonl import read_jsonl
 from folksy.defaults import PROJECT_ROOT
 
 CALIBRATION_PATH = PROJECT_ROOT / "corpus" / "judge_calibration.jsonl"
+REALISTIC_PATH = PROJECT_ROOT / "corpus" / "judge_realistic.jsonl"  # real outputs read blind (docs/judge.md)
 CALIBRATION_KEYS = {"text": str, "label": int, "kind": str, "split": str, "injection": bool}
+REALISTIC_KEYS = {"text": str, "label": int, "source": str, "split": str}
 GOOD_LABEL = 4.0  # a corpus saying is "a good folksy saying" on the rubric, not a real proverb (5)
 # words a sentence cannot end on: a saying that stops on one was cut off
 DANGLING = {
@@ -23,11 +25,11 @@ DANGLING = {
 }
 
 
-def calibration_problem(row) -> str | None:
-    """What is wrong with one line of the labelled calibration set, or None."""
+def labelled_problem(row, keys: dict) -> str | None:
+    """What is wrong with one line of a labelled set whose fields and types are `keys`, or None."""
     if not isinstance(row, dict):
         return "not a JSON object"
-    for key, kind in CALIBRATION_KEYS.items():
+    for key, kind in keys.items():
         if not isinstance(row.get(key), kind) or (kind is int and isinstance(row.get(key), bool)):
             return f"'{key}' must be a {kind.__name__}"
     if not 1 <= row["label"] <= 5:
@@ -35,6 +37,21 @@ def calibration_problem(row) -> str | None:
     if row["split"] not in ("train", "heldout"):
         return f"split must be 'train' or 'heldout', got '{row['split']}'"
     return None
+
+
+def calibration_problem(row) -> str | None:
+    """What is wrong with one line of the labelled calibration set, or None."""
+    return labelled_problem(row, CALIBRATION_KEYS)
+
+
+def realistic_problem(row) -> str | None:
+    """What is wrong with one line of the realistic labelled set, or None."""
+    return labelled_problem(row, REALISTIC_KEYS)
+
+
+def realistic_heldout(path: Path | str = REALISTIC_PATH) -> list[dict]:
+    """The realistic set's held-out real outputs; its calibration-* items are the calibration set's own."""
+    return [row for row in read_jsonl(path, realistic_problem) if row["split"] == "heldout" and not row["source"].startswith("calibration-")]
 
 
 def load_calibration(path: Path | str = CALIBRATION_PATH) -> list[dict]:
