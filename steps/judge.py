@@ -6,15 +6,15 @@ Reads:  --model-uri       runs:/<train run>/model, models:/folksy-proverbs@<alia
                           (default: the newest finished train run's model);
         --prepare-run-id  its splits/test.jsonl: 200 prompts spread over the input types, seeded
                           (default: the train run's prepare_run_id, else the newest finished prepare run);
-        corpus/judge_calibration.jsonl, held-out part: scored on every run against its labels;
+        corpus/judge_calibration.jsonl and judge_realistic.jsonl (real outputs), held-out parts: scored every run;
         --backend critic: --critic-uri (default models:/folksy-critic@production; missing, it is trained and
                           registered in a nested `critic` run from the corpus and the calibration train part);
         --backend endpoint: any OpenAI-compatible server (--endpoint-url, --endpoint-model, or $FOLKSY_JUDGE_URL
                           and $FOLKSY_JUDGE_MODEL); the API key comes only from $FOLKSY_JUDGE_API_KEY or
                           $OPENAI_API_KEY and is never logged;
         --backend local:  --local-model scored G-Eval style (probability-weighted over 1-5). register gates on the figures.
-Writes: metrics judge_mean, judge_low_share (< 2.5: rounds to 1-2), judge_high_share (>= 3.5), judge_count_1..5,
-        judge_parse_failures, judge_calibration_spearman/_mae, judge_injection_mean, ab_win_rate, ab_tie_rate, ...;
+Writes: metrics judge_mean, judge_low_share (< 2.5: rounds to 1-2), judge_high_share (>= 3.5), judge_count_1..5, judge_parse_failures,
+        judge_calibration_spearman/_mae, judge_injection_mean, judge_realistic_* (on real outputs), ab_win_rate, ab_tie_rate, ...;
         tag judge_id; artifacts judge_results.jsonl, ab_results.jsonl, calibration_results.jsonl, judge_summary.png.
 More than --max-failure-share failed answers (unparseable, timed out, HTTP errors) fail the run.
 """
@@ -73,10 +73,10 @@ def judge(model_uri, prepare_run_id, backend, endpoint_url, endpoint_model, loca
         from folksy.generation import load_generator
         from folksy.judging.ab import ab_summary, engine_answers, swap_consistent_ab
         from folksy.judging.backends import build_judge
-        from folksy.judging.critic_data import CALIBRATION_PATH, load_calibration
+        from folksy.judging.critic_data import CALIBRATION_PATH, REALISTIC_PATH, load_calibration, realistic_heldout
         from folksy.judging.results import write_results
         from folksy.judging.sampling import stratified_sample
-        from folksy.judging.summary import calibration_summary, check_failures, group_means, score_summary
+        from folksy.judging.summary import calibration_summary, check_failures, group_means, realistic_summary, score_summary
         from folksy.lineage import download_splits, resolve_inputs
         from folksy.plots import plot_judge_summary
         from folksy.tracking import redact_url
@@ -89,9 +89,9 @@ def judge(model_uri, prepare_run_id, backend, endpoint_url, endpoint_model, loca
             "local_model": local_model if backend == "local" else "", "critic_uri": critic_uri if backend == "critic" else "",
             "sample_size": sample_size, "ab_size": ab_size, "seed": seed, "max_failure_share": max_failure_share,
             "timeout": timeout, "max_retries": max_retries, "concurrency": concurrency, "quick": quick,
-            "calibration_sha256": file_sha256(CALIBRATION_PATH),
+            "calibration_sha256": file_sha256(CALIBRATION_PATH), "realistic_sha256": file_sha256(REALISTIC_PATH),
         })
-        heldout = [row for row in load_calibration() if row["split"] == "heldout"]
+        heldout, realistic = [row for row in load_calibration() if row["split"] == "heldout"], realistic_heldout()
         sample = stratified_sample(download_splits(prepare_run_id, ("test",), scratch)["test"], sample_size, seed)
         prompts = [user_prompt(row) for row in sample]
 
@@ -99,12 +99,11 @@ def judge(model_uri, prepare_run_id, backend, endpoint_url, endpoint_model, loca
             backend, endpoint_url, endpoint_model, local_model, critic_uri, timeout, max_retries, concurrency, max_failure_share, corpus_path,
             log=lambda message: click.echo(message, err=True),
         )
-        mlflow.set_tag("judge_id", the_judge.judge_id)
-        if critic_run:
-            mlflow.set_tag("critic_run_id", critic_run)
-        click.echo(f"judge: {the_judge.judge_id} on {len(heldout)} held-out calibration items", err=True)
+        mlflow.set_tags({"judge_id": the_judge.judge_id, **({"critic_run_id": critic_run} if critic_run else {})})
+        click.echo(f"judge: {the_judge.judge_id} on {len(heldout)} held-out calibration items and {len(realistic)} real outputs", err=True)
         calibration = the_judge.rate([row["text"] for row in heldout], progress=True, what="calibration answers")
-        check_failures(calibration, max_failure_share, "calibration answers")
+        real = the_judge.rate([row["text"] for row in realistic], progress=True, what="real-output answers")
+        check_failures(calibration + real, max_failure_share, "calibration answers")
 
         click.echo(f"judge: generating {len(prompts)} sayings with {model_uri}", err=True)
         sayings = [outputs[0] for outputs in load_generator(model_uri).generate(prompts, seed=seed, progress=True)]
@@ -119,7 +118,8 @@ def judge(model_uri, prepare_run_id, backend, endpoint_url, endpoint_model, loca
         metrics = {
             **score_summary(judgements),
             "judge_mean_words": mean_words(sayings),
-            **calibration_summary(calibration, heldout),
+            **calibration_summary(calibration, heldout),  # and on real outputs read blind, the old items among them:
+            **realistic_summary(calibration + real, [{**r, "source": f"calibration-{r['kind']}"} for r in heldout] + realistic),
             **ab_summary(outcomes, model_side, engine_side),
             **group_means(judgements, [row.get("input_type", "unknown") for row in sample], "judge_mean"),
             **group_means(calibration, [row["kind"] for row in heldout], "judge_calibration_mean"),
@@ -138,7 +138,8 @@ def judge(model_uri, prepare_run_id, backend, endpoint_url, endpoint_model, loca
         click.echo(
             f"judge: mean {metrics['judge_mean']:.2f}, low share {metrics['judge_low_share']:.1%}, "
             f"parse failures {metrics['judge_parse_failures']}; calibration Spearman {metrics['judge_calibration_spearman']:.3f}, "
-            f"MAE {metrics['judge_calibration_mae']:.2f}, injection mean {metrics['judge_injection_mean']:.2f}; "
+            f"MAE {metrics['judge_calibration_mae']:.2f}, injection mean {metrics['judge_injection_mean']:.2f}, "
+            f"on real outputs {metrics['judge_realistic_spearman']:.3f}; "
             f"A/B win {metrics['ab_win_rate']:.1%}, tie/inconsistent {metrics['ab_tie_rate']:.1%}  (run {run.info.run_id})"
         )
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import PROJECT_ROOT, run_step
-from tests.test_judging import ScriptedJudgeServer, completion, rubric_answer
+from tests.test_judging import ScriptedJudgeServer, completion, rubric_answer, saying_of
 
 REGISTER_READS = (
     "judge_mean", "judge_low_share", "judge_high_share", "judge_parse_failures", "judge_calibration_spearman",
@@ -140,6 +140,10 @@ def test_default_critic_is_trained_registered_and_used_on_a_fresh_store(prepare_
     for name in REGISTER_READS:
         assert name in metrics, name
     assert metrics["judge_items"] == 6 and metrics["ab_pairs"] == 3 and metrics["judge_calibration_items"] == 74
+    from folksy.judging.critic_data import realistic_heldout
+
+    assert metrics["judge_realistic_items"] == 74 + len(realistic_heldout()) and len(params["realistic_sha256"]) == 64
+    assert "judge_realistic_spearman_3to5" in metrics and "judge_realistic_mean_model_64" in metrics
     assert sum(metrics[f"judge_count_{n}"] for n in range(1, 6)) == 6
     assert 1.0 <= metrics["judge_mean"] <= 5.0 and metrics["judge_parse_failures"] == 0
     assert metrics["judge_injection_mean"] < 2.0  # even this small critic sees through the injections
@@ -167,8 +171,18 @@ def test_default_critic_is_trained_registered_and_used_on_a_fresh_store(prepare_
 def test_endpoint_judge_end_to_end_never_logs_the_key(prepare_run, tiny_qwen2_dir, tmp_path):
     import mlflow
 
+    from folksy.judging.rubric import SAYING_CLOSE, SAYING_OPEN, quote_saying
+
     secret = "sk-folksy-test-secret-123"
-    with ScriptedJudgeServer(lambda body, n: (200, completion(rubric_answer(body)), None, 0)) as server:
+    seen = lambda text: quote_saying(text)[len(SAYING_OPEN) : -len(SAYING_CLOSE)].strip()  # the saying as the judge sees it
+    scripted = lambda text: 1 + len(seen(text)) % 5  # a score the test can compute for any saying
+
+    def by_length(body):
+        if "Saying B" in body["messages"][-1]["content"]:
+            return rubric_answer(body)  # pairs go to the shorter saying
+        return f"Score: {scripted(saying_of(body))}\nJustification: by the rubric."
+
+    with ScriptedJudgeServer(lambda body, n: (200, completion(by_length(body)), None, 0)) as server:
         result = run_step(
             "steps.judge", "--model-uri", tiny_qwen2_dir, "--prepare-run-id", prepare_run, "--backend", "endpoint",
             "--endpoint-url", server.url, "--endpoint-model", "judge-32b", *TINY, env={"FOLKSY_JUDGE_API_KEY": secret},
@@ -176,10 +190,39 @@ def test_endpoint_judge_end_to_end_never_logs_the_key(prepare_run, tiny_qwen2_di
     assert result.returncode == 0, result.stderr[-3000:]
     [run] = judge_runs("FINISHED")
     assert run.data.tags["judge_id"] == "endpoint:judge-32b"
-    # 74 calibration items + 6 sayings rated, 3 pairs compared twice (order swapped)
+    # 74 calibration items + the real outputs held out + 6 sayings rated, 3 pairs compared twice (order swapped)
+    from folksy.judging.critic_data import load_calibration, realistic_heldout
+
+    real = realistic_heldout()
     rated = [r for r in server.requests if "Saying B" not in r["messages"][-1]["content"]]
-    assert len(rated) == 80 and len(server.requests) == 86
-    assert run.data.metrics["judge_calibration_mae"] >= 0 and run.data.metrics["ab_pairs"] == 3
+    assert len(rated) == 80 + len(real) and len(server.requests) == 86 + len(real)
+    # The scripted judge's answers make every figure exact: 1 + the saying's length mod 5 as the judge saw
+    # it; a pair goes to the shorter saying, so a swap-consistent win is the strictly shorter side.
+    from folksy.judging.summary import spearman
+
+    metrics = run.data.metrics
+    heldout = [row for row in load_calibration() if row["split"] == "heldout"]
+    expected = [float(scripted(row["text"])) for row in heldout]
+    labels = [float(row["label"]) for row in heldout]
+    assert metrics["judge_calibration_mae"] == pytest.approx(sum(abs(e - l) for e, l in zip(expected, labels)) / len(heldout))
+    # on real outputs: the old held-out items and the realistic ones together
+    expected += [float(scripted(row["text"])) for row in real]
+    labels += [float(row["label"]) for row in real]
+    assert metrics["judge_realistic_spearman"] == pytest.approx(spearman(expected, labels))
+    assert metrics["judge_realistic_mae"] == pytest.approx(sum(abs(e - l) for e, l in zip(expected, labels)) / len(labels))
+    expected, labels = expected[: len(heldout)], labels[: len(heldout)]
+    rated = artifact_lines(run.info.run_id, "judge_results.jsonl", tmp_path / "r")
+    assert [r["score"] for r in rated] == [scripted(r["saying"]) for r in rated]
+    assert metrics["judge_mean"] == pytest.approx(sum(scripted(r["saying"]) for r in rated) / 6)
+    assert len(set(expected)) > 1 and metrics["judge_calibration_spearman"] == pytest.approx(spearman(expected, labels))
+    ab = artifact_lines(run.info.run_id, "ab_results.jsonl", tmp_path / "ab")
+
+    def shorter(row):  # by the length the scripted judge sees
+        model, engine = (len(seen(row[side])) for side in ("model_saying", "engine_saying"))
+        return "model" if model < engine else "engine" if engine < model else "inconsistent"
+
+    assert [row["outcome"] for row in ab] == [shorter(row) for row in ab]
+    assert metrics["ab_pairs"] == 3 and metrics["ab_win_rate"] == pytest.approx(sum(shorter(r) == "model" for r in ab) / 3)
     everything = json.dumps([run.data.params, run.data.tags, run.data.metrics])
     local = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=str(tmp_path / "all")))
     everything += "".join(p.read_text(errors="replace") for p in local.rglob("*") if p.is_file() and p.suffix != ".png")

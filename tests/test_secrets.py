@@ -131,10 +131,11 @@ def test_the_judge_key_reaches_the_endpoint_and_nothing_else(store, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     run = store.only_run("judge")
     assert run.info.status == "FINISHED"
-    # the key was really used: every request carried it (the held-out calibration items, 6 ratings, 2 pairs in both orders)
-    from folksy.judging.critic_data import load_calibration
+    # the key was really used: every request carried it (the held-out calibration items and real outputs,
+    # 6 ratings, 2 pairs in both orders)
+    from folksy.judging.critic_data import load_calibration, realistic_heldout
 
-    heldout = sum(row["split"] == "heldout" for row in load_calibration())
+    heldout = sum(row["split"] == "heldout" for row in load_calibration()) + len(realistic_heldout())
     assert len(server.headers) == heldout + 6 + 2 * 2
     assert {headers.get("Authorization") for headers in server.headers} == {f"Bearer {key}"}
 
