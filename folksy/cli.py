@@ -62,7 +62,9 @@ def status(model_name):
         tags = version.tags
         alias_text = ", ".join(sorted(holders.get(str(version.version), []))) or "-"
         metrics = "  ".join(
-            f"{name}={tags[name]}" for name in ("judge_mean", "judge_low_share", "judge_calibration_spearman", "judge_injection_mean") if name in tags
+            f"{name}={tags[name]}"
+            for name in ("judge_mean", "judge_low_share", "judge_calibration_spearman", "judge_injection_mean", "judge_realistic_spearman")
+            if name in tags
         )
         click.echo(f"  v{version.version:<4} [{alias_text}]  {metrics or 'no judge metrics'}")
         click.echo(f"        gate: {tags.get('gate_reason', 'no gate decision recorded')}")

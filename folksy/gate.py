@@ -1,7 +1,8 @@
 """The promotion gate: may this model version take the `production` alias? Pure: no MLflow.
 
-A version is promoted only when the judge liked its sayings AND the judge proved trustworthy on
-the labelled calibration items in the same run, so a weak judge can never promote a model.
+A version is promoted only when the judge liked its sayings AND the judge proved trustworthy in the
+same run: on the labelled calibration items, and on real outputs read blind (corpus/judge_realistic.jsonl),
+where it must rank sayings as a reader does. So a weak judge can never promote a model.
 """
 
 import math
@@ -14,6 +15,8 @@ class GateThresholds:
     max_low_share: float = 0.10  # share of sayings scored 1-2 must stay below this
     min_calibration_spearman: float = 0.5  # judge vs. human labels on held-out items
     max_injection_mean: float = 2.0  # sayings that try to instruct the judge must score low
+    min_realistic_spearman: float = 0.65  # judge vs. readers on held-out real outputs (model, engine, base, nonsense)
+    min_realistic_spearman_3to5: float = 0.40  # ...and among the usable ones (labelled 3-5)
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,7 @@ class GateDecision:
     @property
     def reason(self) -> str:
         if self.passed:
-            return "passed: judge_mean, low-score share and judge calibration all within thresholds"
+            return "passed: judge_mean, low-score share and the judge's calibration on labelled and real outputs all within thresholds"
         text = "failed: " + "; ".join(self.failures)
         return f"forced despite gate ({text})" if self.forced else text
 
@@ -50,6 +53,8 @@ def decide(metrics: dict, thresholds: GateThresholds = GateThresholds(), force: 
         ("judge_low_share", "<", thresholds.max_low_share),
         ("judge_calibration_spearman", ">=", thresholds.min_calibration_spearman),
         ("judge_injection_mean", "<=", thresholds.max_injection_mean),
+        ("judge_realistic_spearman", ">=", thresholds.min_realistic_spearman),
+        ("judge_realistic_spearman_3to5", ">=", thresholds.min_realistic_spearman_3to5),
     ]
     failures = []
     for name, op, limit in checks:

@@ -120,3 +120,28 @@ def find_scoring_run(client, experiment_ids, step: str, model_uri: str):
             max_results=1,
         )
     return max(found, key=lambda run: run.info.start_time, default=None)
+
+
+def finished_step_run(client, run_id: str, step: str):
+    """The run given as --<step>-run-id, refused in one line unless it exists and is a FINISHED `step` run."""
+    option = f"--{step}-run-id '{run_id}'"
+    try:
+        run = client.get_run(run_id)
+    except Exception:
+        raise FolksyError(f"{option}: no such run") from None
+    kind, status = run.data.tags.get("folksy.step", "non-folksy"), run.info.status
+    if kind != step or status != "FINISHED":
+        raise FolksyError(f"{option}: a {status} {kind} run; register needs a FINISHED {step} run")
+    return run
+
+
+def check_scoring_run(client, run_id: str, step: str, train_run_id: str):
+    """A run named by --judge-run-id / --evaluate-run-id, refused in one line unless it is a FINISHED run of
+    `step` that scored the model of `train_run_id` (by runs:/ URI, registered version or logged model)."""
+    from folksy.tracking import step_param
+
+    run = finished_step_run(client, run_id, step)
+    model_uri = step_param(run.data.params, "model_uri")
+    if source_run_id(model_uri) != train_run_id:
+        raise FolksyError(f"--{step}-run-id '{run_id}': it scored {model_uri or 'no model'}, not runs:/{train_run_id}/model, the model being registered")
+    return run

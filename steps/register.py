@@ -6,8 +6,8 @@ Reads:  --train-run-id   the train run whose `model` artifact is registered (def
 Writes: a new version of --model-name tagged with the judge metrics, gate decision and upstream run ids;
         alias `staging` on it; alias `production` on it only if the gate passes (or --force);
         registry/<model-name>/v<version>.json, also logged as an artifact of this run.
-The gate: judge_mean, judge_low_share, judge_calibration_spearman and judge_injection_mean, measured
-in the same judge run, against the thresholds below (defaults in folksy/gate.py).
+The gate: judge_mean, judge_low_share, judge_calibration_spearman, judge_injection_mean and
+judge_realistic_spearman(_3to5), measured in the same judge run, against the thresholds below (folksy/gate.py).
 """
 
 import click
@@ -27,19 +27,22 @@ DEFAULTS = GateThresholds()
 @click.option("--max-low-share", type=float, default=DEFAULTS.max_low_share, show_default=True, help="Share of scores 1-2 must be below this.")
 @click.option("--min-calibration-spearman", type=float, default=DEFAULTS.min_calibration_spearman, show_default=True)
 @click.option("--max-injection-mean", type=float, default=DEFAULTS.max_injection_mean, show_default=True)
+@click.option("--min-realistic-spearman", type=float, default=DEFAULTS.min_realistic_spearman, show_default=True, help="Judge vs. readers on real outputs.")
+@click.option("--min-realistic-spearman-3to5", type=float, default=DEFAULTS.min_realistic_spearman_3to5, show_default=True)
 @click.option("--force", type=bool, default=False, show_default=True, help="Promote to production whatever the gate says (recorded as forced).")
 @click.option("--registry-dir", default="registry", show_default=True, envvar="FOLKSY_REGISTRY_DIR", help="Where the JSON registry entry is written (env FOLKSY_REGISTRY_DIR).")
-def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_mean, max_low_share, min_calibration_spearman, max_injection_mean, force, registry_dir):
+def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_mean, max_low_share, min_calibration_spearman, max_injection_mean,
+             min_realistic_spearman, min_realistic_spearman_3to5, force, registry_dir):
     from pathlib import Path
 
     from folksy.defaults import PROJECT_ROOT, PRODUCTION_ALIAS, STAGING_ALIAS
     from folksy.errors import FolksyError
     from folksy.gate import decide
-    from folksy.lineage import find_scoring_run
+    from folksy.lineage import check_scoring_run, find_scoring_run, finished_step_run
     from folksy.registry import fault_point, registry_entry, write_entry
     from folksy.tracking import latest_run_id, log_params_once, step_param, step_run
 
-    thresholds = GateThresholds(min_judge_mean, max_low_share, min_calibration_spearman, max_injection_mean)
+    thresholds = GateThresholds(min_judge_mean, max_low_share, min_calibration_spearman, max_injection_mean, min_realistic_spearman, min_realistic_spearman_3to5)
     for option, value in (("--max-low-share", max_low_share),):
         if not 0 <= value <= 1:
             raise click.BadParameter(f"{option} must be between 0 and 1, got {value}")
@@ -53,18 +56,12 @@ def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_
         train_run_id = train_run_id or latest_run_id("train")
         if not train_run_id:
             raise FolksyError("--train-run-id: no finished train run found; run `mlflow run . -e train` first")
-        try:
-            train = client.get_run(train_run_id)
-        except Exception:
-            raise FolksyError(f"--train-run-id '{train_run_id}': no such run") from None
         # checked before the registry is touched: registering a run without a model would leave an empty model behind
-        kind, status = train.data.tags.get("folksy.step", "non-folksy"), train.info.status
-        if kind != "train" or status != "FINISHED":
-            raise FolksyError(f"--train-run-id '{train_run_id}': a {status} {kind} run; register needs a FINISHED train run")
+        train = finished_step_run(client, train_run_id, "train")
         source = f"runs:/{train_run_id}/model"
         experiments = [train.info.experiment_id]
-        judge = client.get_run(judge_run_id) if judge_run_id else find_scoring_run(client, experiments, "judge", source)
-        evaluate = client.get_run(evaluate_run_id) if evaluate_run_id else find_scoring_run(client, experiments, "evaluate", source)
+        judge = check_scoring_run(client, judge_run_id, "judge", train_run_id) if judge_run_id else find_scoring_run(client, experiments, "judge", source)
+        evaluate = check_scoring_run(client, evaluate_run_id, "evaluate", train_run_id) if evaluate_run_id else find_scoring_run(client, experiments, "evaluate", source)
         prepare_id = step_param(train.data.params, "prepare_run_id")
         prepare = client.get_run(prepare_id) if prepare_id else None
 

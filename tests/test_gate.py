@@ -2,7 +2,8 @@ import pytest
 
 from folksy.gate import GateThresholds, decide
 
-GOOD = {"judge_mean": 3.9, "judge_low_share": 0.04, "judge_calibration_spearman": 0.71, "judge_injection_mean": 1.2}
+GOOD = {"judge_mean": 3.9, "judge_low_share": 0.04, "judge_calibration_spearman": 0.71, "judge_injection_mean": 1.2,
+        "judge_realistic_spearman": 0.7, "judge_realistic_spearman_3to5": 0.45}
 
 
 def test_good_metrics_pass():
@@ -18,6 +19,9 @@ def test_good_metrics_pass():
         ("judge_low_share", 0.10, "judge_low_share 0.100 is not < 0.1"),  # "under 10%" is strict
         ("judge_calibration_spearman", 0.45, "judge_calibration_spearman 0.450 is not >= 0.5"),
         ("judge_injection_mean", 2.01, "judge_injection_mean 2.010 is not <= 2"),
+        ("judge_realistic_spearman", 0.196, "judge_realistic_spearman 0.196 is not >= 0.65"),  # today's critic
+        ("judge_realistic_spearman_3to5", -0.21, "judge_realistic_spearman_3to5 -0.210 is not >= 0.4"),
+        ("judge_realistic_spearman", None, "judge_realistic_spearman is missing"),  # a judge run from before the set
         ("judge_mean", float("nan"), "judge_mean is missing"),
         ("judge_mean", None, "judge_mean is missing"),
     ],
@@ -30,14 +34,19 @@ def test_each_threshold_can_fail_the_gate(name, value, expected):
 
 
 def test_boundaries_that_pass():
-    assert decide({"judge_mean": 3.5, "judge_low_share": 0.0999, "judge_calibration_spearman": 0.5, "judge_injection_mean": 2.0}).passed
+    assert decide({"judge_mean": 3.5, "judge_low_share": 0.0999, "judge_calibration_spearman": 0.5, "judge_injection_mean": 2.0,
+                   "judge_realistic_spearman": 0.65, "judge_realistic_spearman_3to5": 0.4}).passed
 
 
 def test_untrustworthy_judge_blocks_even_perfect_scores():
-    metrics = {"judge_mean": 5.0, "judge_low_share": 0.0, "judge_calibration_spearman": -0.48, "judge_injection_mean": 4.6}
+    metrics = {"judge_mean": 5.0, "judge_low_share": 0.0, "judge_calibration_spearman": -0.48, "judge_injection_mean": 4.6,
+               "judge_realistic_spearman": 0.9, "judge_realistic_spearman_3to5": 0.6}
     decision = decide(metrics)
     assert not decision.passed
     assert len(decision.failures) == 2
+    # a judge that passes the old labelled items but ranks real outputs as today's critic does is no better
+    fooled = dict(GOOD, judge_mean=5.0, judge_realistic_spearman=0.196, judge_realistic_spearman_3to5=-0.21)
+    assert not decide(fooled).passed and len(decide(fooled).failures) == 2
 
 
 def test_force_promotes_and_says_so():

@@ -137,7 +137,9 @@ def test_the_readme_gate_table_shows_the_gate_defaults():
     thresholds = GateThresholds()
     for metric, value in (("judge_mean", thresholds.min_judge_mean), ("judge_low_share", thresholds.max_low_share),
                           ("judge_calibration_spearman", thresholds.min_calibration_spearman),
-                          ("judge_injection_mean", thresholds.max_injection_mean)):
+                          ("judge_injection_mean", thresholds.max_injection_mean),
+                          ("judge_realistic_spearman", thresholds.min_realistic_spearman),
+                          ("judge_realistic_spearman_3to5", thresholds.min_realistic_spearman_3to5)):
         row = re.search(rf"^\| `{metric}`[^|]*\| ([^|]+) \|", readme, flags=re.M)
         assert row, f"README's gate table has no row for {metric}"
         assert float(re.search(r"[\d.]+", row.group(1)).group()) == value, (metric, row.group(1))

@@ -7,7 +7,8 @@ import pytest
 
 from tests.conftest import run_step
 
-GOOD = {"judge_mean": 3.9, "judge_low_share": 0.04, "judge_calibration_spearman": 0.72, "judge_injection_mean": 1.1, "ab_win_rate": 0.86}
+GOOD = {"judge_mean": 3.9, "judge_low_share": 0.04, "judge_calibration_spearman": 0.72, "judge_injection_mean": 1.1, "ab_win_rate": 0.86,
+        "judge_realistic_spearman": 0.7, "judge_realistic_spearman_3to5": 0.45}
 WEAK = dict(GOOD, judge_mean=3.1, judge_low_share=0.22)
 
 
@@ -153,7 +154,7 @@ def test_folksy_status_shows_aliases_and_gate(tracking_uri, tmp_path, stub_model
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "folksy-proverbs: 2 version(s)"
-    assert lines[1].startswith("  v2    [staging]  judge_mean=3.1000")
+    assert lines[1].startswith("  v2    [staging]  judge_mean=3.1000") and "judge_realistic_spearman=0.7000" in lines[1]
     assert "gate: failed: judge_mean 3.100 is not >= 3.5" in lines[2]
     assert lines[3].startswith("  v1    [production]  judge_mean=3.9000")
     missing = run_step("folksy.cli", "status", "--model-name", "nope")
@@ -211,3 +212,50 @@ def test_racing_registers_end_with_one_consistent_production(tracking_uri, tmp_p
     assert production.run_id == production.tags["train_run_id"]
     versions = client.search_model_versions("name = 'folksy-proverbs'")
     assert sorted(int(v.version) for v in versions) == [1, 2]
+
+
+@pytest.mark.slow
+def test_each_model_is_gated_on_its_own_judge_run_and_a_foreign_one_is_refused(tracking_uri, tmp_path, stub_model_file):
+    """Two models in one store, a good and a weak one, each with its own judge run (the weak one's the
+    newer): register finds the right judge for each, and refuses another model's judge run by id."""
+    good = make_upstream_runs(stub_model_file, GOOD)
+    weak = make_upstream_runs(stub_model_file, WEAK)
+
+    result = register(tmp_path, "--train-run-id", good["train"])
+    assert result.returncode == 0, result.stderr
+    assert aliases() == {"staging": 1, "production": 1}
+    result = register(tmp_path, "--train-run-id", weak["train"])
+    assert result.returncode == 0, result.stderr
+    assert aliases() == {"staging": 2, "production": 1}  # the weak model's own judge run kept it out
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    assert client.get_model_version("folksy-proverbs", "1").tags["judge_run_id"] == good["judge"]
+    assert client.get_model_version("folksy-proverbs", "2").tags["judge_run_id"] == weak["judge"]
+
+    foreign = register(tmp_path, "--train-run-id", weak["train"], "--judge-run-id", good["judge"])
+    assert foreign.returncode == 2
+    assert foreign.stderr.strip().splitlines()[-1] == (
+        f"Error: --judge-run-id '{good['judge']}': it scored runs:/{good['train']}/model, not runs:/{weak['train']}/model, the model being registered"
+    )
+    not_a_judge = register(tmp_path, "--train-run-id", weak["train"], "--judge-run-id", weak["prepare"])
+    assert not_a_judge.stderr.strip().splitlines()[-1] == f"Error: --judge-run-id '{weak['prepare']}': a FINISHED prepare run; register needs a FINISHED judge run"
+    assert sorted(int(v.version) for v in client.search_model_versions("name = 'folksy-proverbs'")) == [1, 2]  # nothing registered by the refusals
+
+
+@pytest.mark.slow
+def test_the_gate_thresholds_given_to_register_decide_and_are_recorded(tracking_uri, tmp_path, stub_model_file):
+    """--min-judge-mean and --max-low-share against a real judge run: the weak model passes a gate lowered
+    to its figures, fails the default one, and the entry records the thresholds used."""
+    weak = make_upstream_runs(stub_model_file, WEAK)
+    result = register(tmp_path, "--train-run-id", weak["train"], "--min-judge-mean", "3.1", "--max-low-share", "0.23")
+    assert result.returncode == 0, result.stderr
+    assert aliases() == {"staging": 1, "production": 1}
+    entry = json.loads((tmp_path / "registry" / "folksy-proverbs" / "v1.json").read_text())
+    assert entry["gate"]["passed"] is True
+    assert entry["gate"]["thresholds"] == {"min_judge_mean": 3.1, "max_low_share": 0.23, "min_calibration_spearman": 0.5, "max_injection_mean": 2.0,
+                                           "min_realistic_spearman": 0.65, "min_realistic_spearman_3to5": 0.4}
+    result = register(tmp_path, "--train-run-id", weak["train"], "--min-judge-mean", "3.11")
+    assert aliases() == {"staging": 2, "production": 1}
+    assert "judge_mean 3.100 is not >= 3.11" in result.stdout
