@@ -117,26 +117,44 @@ def force_production(pipeline) -> None:
         assert result.returncode == 0, result.stderr
 
 
-def test_production_model_loads_by_alias_in_a_fresh_process(pipeline):
+RAIN = "Tell me something about rain."
+GREEDY = {"temperature": 0.0, "max_new_tokens": 12}
+
+
+@pytest.fixture(scope="module")
+def greedy_reference(pipeline) -> dict:
+    """The production model as `mlflow.pyfunc.load_model` gives it in a fresh process: its greedy saying
+    for RAIN, which the CLI and the REST server must repeat word for word, and two sampled ones."""
     force_production(pipeline)
     code = (
         "import mlflow, json\n"
         "model = mlflow.pyfunc.load_model('models:/folksy-proverbs@production')\n"
-        "out = model.predict(['Tell me something about rain.', 'Tell me a proverb.'], params={'max_new_tokens': 16, 'seed': 1})\n"
-        "print(json.dumps(list(out)))\n"
+        f"greedy = model.predict([{RAIN!r}], params={GREEDY!r})\n"
+        f"sampled = model.predict([{RAIN!r}, 'Tell me a proverb.'], params={{'max_new_tokens': 16, 'seed': 1}})\n"
+        "print(json.dumps({'greedy': list(greedy), 'sampled': list(sampled)}))\n"
     )
     env = {**pipeline["env"], "HF_HUB_OFFLINE": "1"}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, cwd=pipeline["home"])
     assert result.returncode == 0, result.stderr[-3000:]
-    sayings = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(sayings) == 2 and all(isinstance(s, str) and s.strip() for s in sayings)
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_folksy_generate_uses_the_production_model(pipeline):
-    force_production(pipeline)
-    result = run_step("folksy.cli", "generate", "Tell me something about rain.", "-n", "2", "--max-new-tokens", "12", "--seed", "3", env=pipeline["env"])
+def test_production_model_loads_by_alias_in_a_fresh_process(pipeline, greedy_reference):
+    [saying] = greedy_reference["greedy"]
+    assert isinstance(saying, str) and saying.strip()
+    sampled = greedy_reference["sampled"]
+    assert len(sampled) == 2 and all(isinstance(s, str) and s.strip() for s in sampled)
+    # the alias leads to the version register made from this pipeline's train run
+    version = client_for(pipeline).get_model_version_by_alias("folksy-proverbs", "production")
+    assert version.run_id == step_runs(pipeline)["train"][0].info.run_id
+
+
+def test_folksy_generate_uses_the_production_model(pipeline, greedy_reference):
+    result = run_step("folksy.cli", "generate", RAIN, "--temperature", "0", "--max-new-tokens", "12", env=pipeline["env"])
     assert result.returncode == 0, result.stderr[-2000:]
-    assert len([line for line in result.stdout.splitlines() if line.strip()]) >= 2
+    assert result.stdout.rstrip("\n").splitlines() == greedy_reference["greedy"]  # the same saying, word for word
+    sampled = run_step("folksy.cli", "generate", RAIN, "-n", "2", "--max-new-tokens", "12", "--seed", "3", env=pipeline["env"])
+    assert sampled.returncode == 0 and len([line for line in sampled.stdout.splitlines() if line.strip()]) == 2
 
 
 def free_port() -> int:
@@ -145,8 +163,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_mlflow_models_serve_answers_invocations(pipeline):
-    force_production(pipeline)
+def test_mlflow_models_serve_answers_invocations(pipeline, greedy_reference):
     port = free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", "models:/folksy-proverbs@production", "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
@@ -162,11 +179,10 @@ def test_mlflow_models_serve_answers_invocations(pipeline):
                 assert server.poll() is None, server.stderr.read()[-3000:]
                 assert time.time() < deadline, "mlflow models serve did not come up within 180 s"
                 time.sleep(1)
-        body = json.dumps({"inputs": ["Tell me something about rain."], "params": {"max_new_tokens": 12, "seed": 2}}).encode()
+        body = json.dumps({"inputs": [RAIN], "params": GREEDY}).encode()
         request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"})
         answer = json.loads(urllib.request.urlopen(request, timeout=120).read())
-        [saying] = answer["predictions"]
-        assert isinstance(saying, str) and saying.strip()
+        assert answer["predictions"] == greedy_reference["greedy"]  # what load_model's predict says, word for word
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -149,6 +150,32 @@ def test_train_logs_params_metrics_samples_and_a_loadable_model(store, tiny_qwen
     model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
     [saying] = model.predict(["Tell me something about color."], params={"temperature": 0.0, "max_new_tokens": 6})
     assert isinstance(saying, str)
+    assert_exported_weights_are_the_best_merged_ones(run, Path(model_dir) / "artifacts" / "hf_model", tiny_qwen2_dir, prepare_run_id, overrides, tmp_path)
+
+
+def assert_exported_weights_are_the_best_merged_ones(run, hf_dir, base_dir, prepare_run_id, overrides, tmp_path):
+    """The exported weights are the best checkpoint's, LoRA merged in: their completion loss on the run's own
+    validation rows, measured again by the trainer's evaluation, is the run's best_eval_loss, and a weight that
+    LoRA targets differs from the base's (exporting the unmerged base would fail both)."""
+    import torch
+    from safetensors.torch import load_file
+
+    from folksy.defaults import PROJECT_ROOT as ROOT, RECIPE
+    from folksy.lineage import download_splits
+    from folksy.training.recipe import load_recipe
+    from folksy.training.sft import build_trainer, load_base, training_rows
+
+    recipe = {**load_recipe(ROOT / RECIPE, overrides), "method": "full", "base_model": str(hf_dir)}
+    bf16 = run.data.params["precision"] == "bf16-autocast"
+    val_rows = training_rows(download_splits(prepare_run_id, ("val",), tmp_path / "val")["val"], recipe["val_subsample"], recipe["seed"])
+    assert len(val_rows) == int(run.data.params["val_examples"])
+    model, tokenizer = load_base(recipe, str(hf_dir), bf16)
+    trainer = build_trainer(recipe, model, tokenizer, val_rows[:1], val_rows, tmp_path / "eval", bf16, sink=lambda *_: None)
+    assert trainer.evaluate()["eval_loss"] == pytest.approx(run.data.metrics["best_eval_loss"], rel=1e-2 if bf16 else 1e-4)
+
+    exported, base = load_file(hf_dir / "model.safetensors"), load_file(Path(base_dir) / "model.safetensors")
+    name = "model.layers.0.self_attn.q_proj.weight"
+    assert exported[name].shape == base[name].shape and not torch.equal(exported[name].float(), base[name].float())
 
 
 # Runs steps.train, but parks the process for good right after it saves checkpoint-2, so that the test
