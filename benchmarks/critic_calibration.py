@@ -59,7 +59,7 @@ def main(corpus, zero_shot_local):
     import torch
 
     from folksy.judging.critic import CriticSettings, train_critic
-    from folksy.judging.critic_data import corpus_sayings, load_calibration
+    from folksy.judging.critic_data import corpus_cooccurrence, corpus_sayings, critic_labelled, load_calibration
     from folksy.judging.backends import CriticJudge
 
     root = Path(__file__).resolve().parent.parent
@@ -70,12 +70,13 @@ def main(corpus, zero_shot_local):
 
     started = time.time()
     sayings = corpus_sayings(root / corpus, settings.positives, settings.seed)
-    critic, report = train_critic(sayings, calibration, settings, progress=True)
+    # as `judge` trains it (critic_registry.train_and_log_critic): the realistic set's train split too
+    critic, report = train_critic(sayings, critic_labelled(), settings, progress=True, cooccurrence=corpus_cooccurrence(root / corpus))
     train_seconds = time.time() - started
     print("\n### critic: cross-validated candidates (labelled train part only)\n")
-    print("| hand features | C | CV Spearman |\n| --- | --- | --- |")
+    print("| hand features | C | CV Spearman | among labels 3-5 |\n| --- | --- | --- | --- |")
     for candidate in report["candidates"]:
-        print(f"| {candidate['use_features']} | {candidate['strength']:g} | {candidate['cv_spearman']:.3f} |")
+        print(f"| {candidate['use_features']} | {candidate['strength']:g} | {candidate['cv_spearman']:.3f} | {candidate['cv_spearman_3to5']:.3f} |")
     print(f"\ntraining took {train_seconds:.1f} s (model loading, embedding {critic.info['training_texts']} texts, {len(report['candidates'])} candidates x {settings.folds} folds)")
 
     started = time.time()

@@ -1,10 +1,11 @@
 """How far each judge agrees with a reader on real outputs: corpus/judge_realistic.jsonl's held-out items.
 
-    python benchmarks/judge_realistic.py            # trains the shipped critic afresh (about 2 minutes) and scores
+    python benchmarks/judge_realistic.py            # trains the shipped critic afresh (about 3 minutes) and scores
     python benchmarks/judge_realistic.py --split all
 
 Judges compared, side by side on the same items:
-- `critic`: the critic exactly as `judge` trains it (folksy.judging.critic.train_critic, default settings);
+- `critic`: the critic exactly as `judge` trains it (folksy.judging.critic.train_critic, default settings,
+  the calibration set and the realistic set's train split as labels, the corpus's co-occurrence model);
 - `cooccurrence`: the corpus co-occurrence coherence alone (folksy.judging.coherence), fitted on the
   unique corpus sayings; the baseline from shared/notes/judge-baselines.md.
 Prints, per judge, Spearman (all, and among items labelled 3-5), MAE where the scale is 1-5, and each
@@ -28,9 +29,8 @@ def main() -> None:
     from folksy.defaults import CORPUS, PROJECT_ROOT
     from folksy.jsonl import read_jsonl
     from folksy.judging.backends import CriticJudge
-    from folksy.judging.coherence import CooccurrenceModel
     from folksy.judging.critic import CriticSettings, train_critic
-    from folksy.judging.critic_data import corpus_sayings, load_calibration
+    from folksy.judging.critic_data import corpus_cooccurrence, corpus_sayings, critic_labelled
     from folksy.judging.rubric import Judgement
     from folksy.judging.summary import realistic_summary
 
@@ -38,12 +38,12 @@ def main() -> None:
     texts = [row["text"] for row in items]
     figures = {}
 
-    unique = [row["text"] for row in corpus_sayings(PROJECT_ROOT / CORPUS, 10**9, 0)]
-    cooccurrence = CooccurrenceModel.fit(unique)
+    cooccurrence = corpus_cooccurrence(PROJECT_ROOT / CORPUS)
     figures["cooccurrence"] = realistic_summary([Judgement(cooccurrence.scores(t)["coherence"]) for t in texts], items)
 
     settings = CriticSettings()
-    critic, _ = train_critic(corpus_sayings(PROJECT_ROOT / CORPUS, settings.positives, settings.seed), load_calibration(), settings, log=lambda m: None)
+    sayings = corpus_sayings(PROJECT_ROOT / CORPUS, settings.positives, settings.seed)
+    critic, _ = train_critic(sayings, critic_labelled(), settings, log=print, cooccurrence=cooccurrence)
     figures["critic"] = realistic_summary(CriticJudge(critic, "critic").rate(texts), items)
 
     for judge, summary in figures.items():

@@ -71,6 +71,14 @@ def test_hand_features_on_hand_computed_examples():
     assert injected["brackets"] == 2.0
     assert hand_features("xqj frmp porch")["vowelless_word_share"] == pytest.approx(2 / 3)
     assert hand_features("Sure! Here's a proverb for you")["chat_talk"] == 3.0
+    # the meaning features: a rooster is no part of a ladder; corpus co-occurrence only with a model
+    ladder = hand_features("A ladder's just rungs and a rooster that ain't had a fallin' out yet.")
+    assert (ladder["fit_parsed"], ladder["fit_failed"], ladder["coherence"]) == (1.0, 1.0, 0.0)
+    from folksy.judging.coherence import CooccurrenceModel
+
+    pairs = CooccurrenceModel.fit(["A ladder's just rungs and rails that ain't had a fallin' out yet."] * 3 + ["A rooster crows."])
+    fits = hand_features("Rungs on a ladder.", pairs)["coherence"]
+    assert fits > hand_features("A rooster on a ladder.", pairs)["coherence"]
     assert list(hand_features("x")) == list(FEATURE_NAMES)
 
 
@@ -116,7 +124,7 @@ def small_corpus(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def small_critic(small_corpus):
-    settings = CriticSettings(positives=60, strengths=(100.0,), folds=3)
+    settings = CriticSettings(positives=60, strengths=(3.0,), folds=3)
     sayings = corpus_sayings(small_corpus, settings.positives, settings.seed)
     return train_critic(sayings, load_calibration(), settings, log=lambda message: None)
 
@@ -135,7 +143,8 @@ def test_corpus_sayings_are_distinct_seeded_and_bad_lines_are_named(small_corpus
 def test_the_critic_learns_only_from_the_train_part_and_ranks_broken_below_good(small_critic):
     critic, report = small_critic
     assert critic.info["labelled_train_items"] == sum(row["split"] == "train" for row in load_calibration())
-    assert len(report["candidates"]) == 2 and report["picked"]["cv_spearman"] == max(c["cv_spearman"] for c in report["candidates"])
+    pick = lambda c: c["cv_spearman"] + c["cv_spearman_3to5"]  # noqa: E731  (both, as the gate asks)
+    assert len(report["candidates"]) == 2 and pick(report["picked"]) == max(map(pick, report["candidates"]))
     scored = critic.score([
         "A mule in a tuxedo is still gonna kick at the weddin'.",
         "Tomato the if running beneath of chair apple.",
@@ -165,7 +174,8 @@ def test_saved_critic_is_safetensors_and_json_and_scores_identically(small_criti
     critic, _ = small_critic
     texts = ["Hunger is the best sauce.", "barn barn barn barn"]
     directory = critic.save(tmp_path / "critic")
-    assert sorted(p.name for p in directory.iterdir()) == ["critic.json", "critic.safetensors"]
+    # the corpus co-occurrence model travels with the weights: the coherence features need it
+    assert sorted(p.name for p in directory.iterdir()) == ["cooccurrence.json", "critic.json", "critic.safetensors"]
     meta = json.loads((directory / "critic.json").read_text())
     assert meta["feature_names"] == list(FEATURE_NAMES) and len(meta["critic_id"]) == 12
     loaded = Critic.load(directory)

@@ -43,3 +43,13 @@ def test_the_old_calibration_set_is_inside_with_its_labels_and_split():
 
     inside = {(item["text"], item["label"], item["split"]) for item in rows() if item["source"].startswith("calibration-")}
     assert inside == {(item["text"], int(item["label"]), item["split"]) for item in load_calibration()}
+
+
+def test_the_critic_learns_from_the_train_split_and_never_sees_a_held_out_item():
+    from folksy.judging.critic_data import critic_labelled, realistic_heldout
+
+    labelled = critic_labelled()
+    trained_on = {row["text"] for row in labelled if row["split"] == "train"}
+    real_train = {item["text"] for item in rows() if item["split"] == "train" and not item["source"].startswith("calibration-")}
+    assert real_train and real_train <= trained_on
+    assert not trained_on & {row["text"] for row in realistic_heldout()}

@@ -84,3 +84,10 @@ class CooccurrenceModel:
             "worst_pair": min(values) if values else 0.0,
             "known_share": len(known) / len(words) if words else 0.0,
         }
+
+    def to_dict(self) -> dict:
+        return {"sayings": self.sayings, "df": self.df, "pairs": self.pairs}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CooccurrenceModel":
+        return cls(int(data["sayings"]), dict(data["df"]), dict(data["pairs"]))

@@ -54,12 +54,30 @@ def realistic_heldout(path: Path | str = REALISTIC_PATH) -> list[dict]:
     return [row for row in read_jsonl(path, realistic_problem) if row["split"] == "heldout" and not row["source"].startswith("calibration-")]
 
 
+def realistic_train(path: Path | str = REALISTIC_PATH) -> list[dict]:
+    """The realistic set's train-split real outputs, as labelled items the critic learns from."""
+    return [row for row in read_jsonl(path, realistic_problem) if row["split"] == "train" and not row["source"].startswith("calibration-")]
+
+
+def critic_labelled(calibration_path: Path | str = CALIBRATION_PATH, realistic_path: Path | str = REALISTIC_PATH) -> list[dict]:
+    """Everything labelled the critic may see: the calibration set (both splits; it trains on "train" only)
+    and the realistic set's train split. The realistic held-out items stay out: they test it."""
+    return load_calibration(calibration_path) + realistic_train(realistic_path)
+
+
 def load_calibration(path: Path | str = CALIBRATION_PATH) -> list[dict]:
     """Read and check the labelled calibration set; a bad line raises FolksyError naming file:line."""
     rows = read_jsonl(path, calibration_problem)
     if not rows:
         raise FolksyError(f"{path}: no calibration items")
     return rows
+
+
+def corpus_cooccurrence(path: Path | str):
+    """The co-occurrence model of every distinct corpus saying (folksy.judging.coherence)."""
+    from folksy.judging.coherence import CooccurrenceModel
+
+    return CooccurrenceModel.fit(row["text"] for row in corpus_sayings(path, 10**9, 0))
 
 
 def corpus_sayings(path: Path | str, limit: int, seed: int) -> list[dict]:

@@ -17,6 +17,33 @@ from folksy.errors import FolksyError
 CRITIC_NAME = "folksy-critic"
 CRITIC_ALIAS = "production"
 DEFAULT_CRITIC_URI = f"models:/{CRITIC_NAME}@{CRITIC_ALIAS}"
+# what a critic is made from besides its settings: code, the lexicon its pattern-fit features read, the labelled sets
+RECIPE_MODULES = ("folksy.judging.critic", "folksy.judging.critic_data", "folksy.judging.fit", "folksy.corpus.lexicon", "folksy.corpus.templates")
+
+
+def critic_recipe(corpus_path=None) -> str:
+    """A digest of everything the default critic is trained from: its code, the lexicon and patterns, both
+    labelled sets and the corpus. `judge` retrains the registered default critic when this has changed."""
+    import hashlib
+    import importlib
+
+    from folksy.judging.critic_data import CALIBRATION_PATH, REALISTIC_PATH
+
+    digest = hashlib.sha256()
+    files = [Path(importlib.import_module(name).__file__) for name in RECIPE_MODULES] + [CALIBRATION_PATH, REALISTIC_PATH]
+    if corpus_path is not None and Path(corpus_path).is_file():
+        files.append(Path(corpus_path))
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def registered_recipe(uri: str) -> str | None:
+    """The `critic_recipe` tag of the registered version a models:/name@alias URI points at, or None."""
+    from mlflow import MlflowClient
+
+    name, _, alias = uri.removeprefix("models:/").partition("@")
+    return MlflowClient().get_model_version_by_alias(name, alias).tags.get("critic_recipe")
 
 
 class _CriticPyfunc:
@@ -49,7 +76,7 @@ def _load_pyfunc(data_path: str):
     return _CriticPyfunc(Critic.load(data_path))
 
 
-def log_critic(critic, report: dict, heldout_summary: dict, register: bool = True) -> str:
+def log_critic(critic, report: dict, heldout_summary: dict, register: bool = True, recipe: str | None = None) -> str:
     """Log the critic (in the active run) as a pyfunc model, register it and point the alias at it.
 
     Returns the model URI it can be loaded from.
@@ -85,7 +112,8 @@ def log_critic(critic, report: dict, heldout_summary: dict, register: bool = Tru
         return info.model_uri
     from mlflow import MlflowClient
 
-    registered = mlflow.register_model(info.model_uri, CRITIC_NAME, tags={"critic_id": critic.critic_id})
+    tags = {"critic_id": critic.critic_id, **({"critic_recipe": recipe} if recipe else {})}
+    registered = mlflow.register_model(info.model_uri, CRITIC_NAME, tags=tags)
     client = MlflowClient()
     for key, value in heldout_summary.items():  # tags first, alias after: the alias never points at an untagged version
         client.set_model_version_tag(CRITIC_NAME, registered.version, key, f"{value:.4f}")
@@ -147,7 +175,8 @@ def describe_uri(uri: str) -> str:
 
 
 def train_and_log_critic(corpus_path, settings=None, register: bool = True, log=print) -> tuple[str, str]:
-    """Train a critic from the corpus and the calibration set's train part in a nested `critic` run.
+    """Train a critic from the corpus, the calibration set's train part and the realistic set's train split
+    in a nested `critic` run.
 
     The held-out part is scored only to record the critic's figures next to it.
     Returns (model URI, critic run id).
@@ -157,11 +186,12 @@ def train_and_log_critic(corpus_path, settings=None, register: bool = True, log=
 
     from folksy.judging.backends import CriticJudge
     from folksy.judging.critic import CriticSettings, train_critic
-    from folksy.judging.critic_data import corpus_sayings, load_calibration
+    from folksy.judging.critic_data import corpus_cooccurrence, corpus_sayings, critic_labelled
     from folksy.judging.summary import calibration_summary
 
     settings = settings or CriticSettings()
-    calibration = load_calibration()
+    calibration = critic_labelled()
+    recipe = critic_recipe(corpus_path)
     sayings = corpus_sayings(corpus_path, settings.positives, settings.seed)
     parent = mlflow.active_run()
     tags = {"folksy.step": "critic"}
@@ -170,8 +200,8 @@ def train_and_log_critic(corpus_path, settings=None, register: bool = True, log=
         tags["mlflow.parentRunId"] = parent.info.run_id
         run_id = MlflowClient().create_run(parent.info.experiment_id, tags=tags, run_name="critic").info.run_id
     with mlflow.start_run(run_id=run_id, run_name=None if run_id else "critic", nested=parent is not None, tags=None if run_id else tags) as run:
-        mlflow.log_params({"corpus": str(corpus_path), **{f"critic_setting_{k}": v for k, v in vars(settings).items()}})
-        critic, report = train_critic(sayings, calibration, settings, log=log, progress=True)
+        mlflow.log_params({"corpus": str(corpus_path), "critic_recipe": recipe, **{f"critic_setting_{k}": v for k, v in vars(settings).items()}})
+        critic, report = train_critic(sayings, calibration, settings, log=log, progress=True, cooccurrence=corpus_cooccurrence(corpus_path))
         heldout = [row for row in calibration if row["split"] == "heldout"]
         judgements = CriticJudge(critic, "critic:training").rate([row["text"] for row in heldout])
         figures = calibration_summary(judgements, heldout)
@@ -184,4 +214,4 @@ def train_and_log_critic(corpus_path, settings=None, register: bool = True, log=
             f"critic: held-out Spearman {summary['critic_heldout_spearman']:.3f}, MAE {summary['critic_heldout_mae']:.3f}, "
             f"injection mean {summary['critic_heldout_injection_mean']:.2f}"
         )
-        return log_critic(critic, report, summary, register=register), run.info.run_id
+        return log_critic(critic, report, summary, register=register, recipe=recipe), run.info.run_id
