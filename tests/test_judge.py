@@ -166,6 +166,21 @@ def test_default_critic_is_trained_registered_and_used_on_a_fresh_store(prepare_
     assert len(artifact_lines(run.info.run_id, "calibration_results.jsonl", tmp_path)) == 74
     assert "judge_summary.png" in [f.path for f in mlflow.MlflowClient().list_artifacts(run.info.run_id)]
 
+    # the registered default critic is reused while what it was trained from is unchanged, and trained
+    # afresh once it is not (here: its recipe tag says it came from other code or labels)
+    from folksy.judging.critic_registry import critic_recipe
+
+    assert version.tags["critic_recipe"] == critic_recipe(small_corpus)
+    args = ("steps.judge", "--model-uri", tiny_qwen2_dir, "--backend", "critic", "--corpus", str(small_corpus), *TINY)
+    assert run_step(*args).returncode == 0
+    reused = max(judge_runs("FINISHED"), key=lambda r: r.info.start_time)
+    assert reused.data.tags["judge_id"] == tags["judge_id"] and "critic_run_id" not in reused.data.tags
+    client.set_model_version_tag("folksy-critic", version.version, "critic_recipe", "0123456789ab")
+    result = run_step(*args)
+    assert result.returncode == 0 and "trained from another recipe" in result.stdout + result.stderr
+    retrained = max(judge_runs("FINISHED"), key=lambda r: r.info.start_time)
+    assert retrained.data.tags["judge_id"].startswith("critic:folksy-critic@production=v2:") and "critic_run_id" in retrained.data.tags
+
 
 @pytest.mark.slow
 def test_endpoint_judge_end_to_end_never_logs_the_key(prepare_run, tiny_qwen2_dir, tmp_path):

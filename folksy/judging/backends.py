@@ -330,13 +330,17 @@ def build_judge(backend, endpoint_url, endpoint_model, local_model, critic_uri, 
         model, tokenizer = load_model_and_tokenizer(resolved.path)
         return LocalJudge(model, tokenizer, f"local:{local_model}@{resolved.revision[:12]}"), None
 
-    from folksy.judging.critic_registry import DEFAULT_CRITIC_URI, critic_exists, load_critic, train_and_log_critic
+    from folksy.judging.critic_registry import DEFAULT_CRITIC_URI, critic_exists, critic_recipe, load_critic, registered_recipe, train_and_log_critic
 
     trained_run = None
     if critic_uri.startswith("models:/") and not critic_exists(critic_uri):
         if critic_uri != DEFAULT_CRITIC_URI:
             raise FolksyError(f"--critic-uri '{critic_uri}': no such registered model version")
-        log(f"judge: {critic_uri} does not exist yet; training a critic now (about a minute)")
+        log(f"judge: {critic_uri} does not exist yet; training a critic now (about two minutes)")
+        _, trained_run = train_and_log_critic(corpus, log=log)
+    elif critic_uri == DEFAULT_CRITIC_URI and registered_recipe(critic_uri) != critic_recipe(corpus):
+        # the default follows the code and data: a critic from older code or labels would judge by stale rules
+        log(f"judge: {critic_uri} was trained from another recipe (code, labelled sets or corpus changed); training a new critic")
         _, trained_run = train_and_log_critic(corpus, log=log)
     critic, judge_id = load_critic(critic_uri)
     return CriticJudge(critic, judge_id), trained_run
