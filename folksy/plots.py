@@ -89,15 +89,17 @@ def plot_nn_similarity(similarities: dict[str, "object"], path) -> None:
         axis.legend()
 
 
-def plot_judge_summary(judgements, calibration_items, calibration_judgements, outcomes, path) -> None:
-    """judge: the score histogram with the gate's threshold, the judge against the held-out labels, the A/B."""
+def plot_judge_summary(judgements, calibration_items, calibration_judgements, outcomes, path, metrics=None) -> None:
+    """judge: the score histogram with the gate's threshold, the judge against the held-out labels, the A/B,
+    and (given the run's metrics) the judge's mean per source of real outputs beside the readers'."""
     import matplotlib.pyplot as plt
     import numpy as np
 
     from folksy.gate import GateThresholds
 
-    threshold = GateThresholds().min_judge_mean
-    with saved_figure(path, columns=3, figsize=(15, 4.2)) as (scores_axis, calibration_axis, ab_axis):
+    gate = GateThresholds()
+    threshold = gate.min_judge_mean
+    with saved_figure(path, columns=4, figsize=(20, 4.4)) as (scores_axis, calibration_axis, realistic_axis, ab_axis):
         scores = [j.score for j in judgements if j.score is not None]
         scores_axis.hist(scores, bins=np.arange(0.875, 5.2, 0.25), color="#4c72b0", edgecolor="white")
         if scores:
@@ -116,6 +118,21 @@ def plot_judge_summary(judgements, calibration_items, calibration_judgements, ou
         calibration_axis.plot([1, 5], [1, 5], color="grey", linewidth=1)
         calibration_axis.set(title="Judge vs. labels (held-out calibration items)", xlabel="label", ylabel="judge score", xlim=(0.5, 5.5), ylim=(0.75, 5.25))
         calibration_axis.legend(fontsize=7, loc="upper left")
+
+        prefix = "judge_realistic_label_mean_"
+        sources = sorted((k.removeprefix(prefix) for k in (metrics or {}) if k.startswith(prefix)), key=lambda s: -metrics[prefix + s])
+        positions = np.arange(len(sources))
+        realistic_axis.barh(positions + 0.2, [metrics[prefix + s] for s in sources], height=0.4, color="#8c8c8c", label="readers")
+        realistic_axis.barh(positions - 0.2, [metrics[f"judge_realistic_mean_{s}"] for s in sources], height=0.4, color="#4c72b0", label="judge")
+        realistic_axis.set_yticks(positions, [s.replace("calibration_", "cal. ") for s in sources], fontsize=7)
+        realistic_axis.invert_yaxis()
+        if sources:
+            realistic_axis.set_title(
+                f"Real outputs read blind: Spearman {metrics['judge_realistic_spearman']:.2f} (gate >= {gate.min_realistic_spearman:g}),\n"
+                f"among labels 3-5 {metrics['judge_realistic_spearman_3to5']:.2f} (gate >= {gate.min_realistic_spearman_3to5:g})", fontsize=9,
+            )
+            realistic_axis.legend(fontsize=7, loc="lower right")
+        realistic_axis.set(xlabel="mean score (1-5)", xlim=(1, 5))
 
         names = ["model", "engine", "tie", "inconsistent", "failed"]
         ab_axis.bar(names, [outcomes.count(n) for n in names], color=["#55a868", "#c44e52", "#8c8c8c", "#dd8452", "black"])

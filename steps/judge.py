@@ -129,7 +129,7 @@ def judge(model_uri, prepare_run_id, backend, endpoint_url, endpoint_model, loca
         out.mkdir()
         ab = (ab_prompts, ab_rows, model_side, engine_side, outcomes, model_first, engine_first)
         write_results(out, the_judge.judge_id, sample, prompts, sayings, judgements, ab, heldout, calibration)
-        plot_judge_summary(judgements, heldout, calibration, outcomes, out / "judge_summary.png")
+        plot_judge_summary(judgements, heldout, calibration, outcomes, out / "judge_summary.png", metrics)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         mlflow.log_artifacts(str(out))
         mlflow.log_table({"input_type": [str(r.get("input_type")) for r in sample], "prompt": prompts, "saying": sayings,

@@ -164,6 +164,28 @@ def test_the_judge_plot_draws_the_gate_threshold_it_is_given(tmp_path, monkeypat
     plt.close("all")
 
 
+
+def test_the_judge_plot_shows_real_outputs_per_source_beside_the_readers(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from folksy import plots
+    from folksy.gate import GateThresholds
+    from folksy.judging.rubric import Judgement
+
+    metrics = {"judge_realistic_spearman": 0.57, "judge_realistic_spearman_3to5": 0.25}
+    for source, judged, label in (("engine", 2.6, 2.78), ("model_64", 1.62, 1.26), ("nonsense", 1.72, 1.23)):
+        metrics |= {f"judge_realistic_mean_{source}": judged, f"judge_realistic_label_mean_{source}": label}
+    monkeypatch.setattr(plt, "close", lambda figure=None: None)  # keep the figure to look at it
+    plots.plot_judge_summary([Judgement(3.0)], [{"label": 3, "kind": "flat"}], [Judgement(3.2)], ["model"], tmp_path / "s.png", metrics)
+    panel = plt.gcf().axes[2]
+    assert [t.get_text() for t in panel.get_yticklabels()] == ["engine", "model_64", "nonsense"]  # readers' order
+    widths = sorted(round(bar.get_width(), 2) for bar in panel.patches)
+    assert widths == sorted([2.6, 2.78, 1.62, 1.26, 1.72, 1.23])
+    title = panel.get_title()
+    assert "0.57" in title and f"{GateThresholds().min_realistic_spearman:g}" in title and "0.25" in title
+    monkeypatch.undo()
+    plt.close("all")
+
 # The oldest release of each package that has an API the code calls. A floor in pyproject.toml below
 # one of these installs a version that crashes mid-pipeline (seen: transformers 5.22 with TRL 1.16 died
 # in train on SFTConfig(activation_checkpointing=...)). Raise an entry when the code starts using a newer API.
