@@ -215,6 +215,12 @@ class ScriptedJudgeServer:
                     status, payload, headers, delay = server.script(body, attempt)
                     time.sleep(delay)
                     data = json.dumps(payload).encode() if not isinstance(payload, bytes) else payload
+                finally:
+                    # before the answer goes out: once the client has it, it may send its next request
+                    # before this thread runs again, and a count taken after the write would see both
+                    with server.lock:
+                        server.in_flight -= 1
+                try:
                     self.send_response(status)
                     for key, value in (headers or {}).items():
                         self.send_header(key, value)
@@ -224,9 +230,6 @@ class ScriptedJudgeServer:
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout); that is what the test wanted
-                finally:
-                    with server.lock:
-                        server.in_flight -= 1
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
