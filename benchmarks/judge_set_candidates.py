@@ -18,8 +18,8 @@ from pathlib import Path
 PROMPTS = Path(__file__).resolve().parent / "reading" / "prompts.jsonl"
 
 
-def reading_prompts() -> list[dict]:
-    return [json.loads(line) for line in PROMPTS.read_text().splitlines() if line.strip()]
+def reading_prompts(path: Path | None = None) -> list[dict]:
+    return [json.loads(line) for line in (path or PROMPTS).read_text().splitlines() if line.strip()]
 
 
 def append(out: Path, rows: list[dict]) -> None:
@@ -29,8 +29,8 @@ def append(out: Path, rows: list[dict]) -> None:
     print(f"{len(rows)} candidates -> {out}")
 
 
-def from_generator(generator, source: str, per_prompt: int, seed: int) -> list[dict]:
-    prompts = reading_prompts()
+def from_generator(generator, source: str, per_prompt: int, seed: int, path: Path | None = None) -> list[dict]:
+    prompts = reading_prompts(path)
     texts = [p["prompt"] for p in prompts]
     answers = generator.generate(texts, num_return_sequences=per_prompt, seed=seed, progress=True)
     return [{"text": saying, "source": source, "prompt": p["prompt"], "prompt_kind": p["kind"]} for p, sayings in zip(prompts, answers) for saying in sayings]
@@ -45,13 +45,14 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=120, help="how many nonsense sayings")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--prompts", type=Path, default=PROMPTS, help="prompts JSONL ({prompt, kind} per line)")
     options = parser.parse_args()
 
     if options.source == "engine":
         from folksy.corpus.engine import respond
 
         rows = [{"text": respond(p["prompt"], seed=options.seed + i * 10 + k), "source": "engine", "prompt": p["prompt"], "prompt_kind": p["kind"]}
-                for i, p in enumerate(reading_prompts()) for k in range(options.per_prompt)]  # fmt: skip
+                for i, p in enumerate(reading_prompts(options.prompts)) for k in range(options.per_prompt)]  # fmt: skip
     elif options.source == "nonsense":
         from folksy.judging.critic_data import mismatched_fill
 
@@ -68,7 +69,7 @@ def main() -> None:
         else:
             generator, name = load_generator(options.model), options.name or "model"
         generator.model.to(torch.bfloat16)
-        rows = from_generator(generator, name, options.per_prompt, options.seed)
+        rows = from_generator(generator, name, options.per_prompt, options.seed, options.prompts)
     append(options.out, rows)
 
 
