@@ -49,20 +49,20 @@ def realistic_problem(row) -> str | None:
     return labelled_problem(row, REALISTIC_KEYS)
 
 
+def realistic_outputs(split: str, path: Path | str = REALISTIC_PATH) -> list[dict]:
+    """The realistic set's real outputs in one split; its calibration-* items are the calibration set's own."""
+    return [row for row in read_jsonl(path, realistic_problem) if row["split"] == split and not row["source"].startswith("calibration-")]
+
+
 def realistic_heldout(path: Path | str = REALISTIC_PATH) -> list[dict]:
-    """The realistic set's held-out real outputs; its calibration-* items are the calibration set's own."""
-    return [row for row in read_jsonl(path, realistic_problem) if row["split"] == "heldout" and not row["source"].startswith("calibration-")]
-
-
-def realistic_train(path: Path | str = REALISTIC_PATH) -> list[dict]:
-    """The realistic set's train-split real outputs, as labelled items the critic learns from."""
-    return [row for row in read_jsonl(path, realistic_problem) if row["split"] == "train" and not row["source"].startswith("calibration-")]
+    """The held-out real outputs: every judge run scores them, the critic never learns from them."""
+    return realistic_outputs("heldout", path)
 
 
 def critic_labelled(calibration_path: Path | str = CALIBRATION_PATH, realistic_path: Path | str = REALISTIC_PATH) -> list[dict]:
     """Everything labelled the critic may see: the calibration set (both splits; it trains on "train" only)
     and the realistic set's train split. The realistic held-out items stay out: they test it."""
-    return load_calibration(calibration_path) + realistic_train(realistic_path)
+    return load_calibration(calibration_path) + realistic_outputs("train", realistic_path)
 
 
 def load_calibration(path: Path | str = CALIBRATION_PATH) -> list[dict]:

@@ -25,12 +25,11 @@ import re
 from functools import lru_cache
 
 from folksy.corpus import english
+from folksy.corpus.engine import _CHOICE, _SLOT  # the engine's own reading of a pattern's slots
 from folksy.corpus.lexicon import LEXICON, lookup
 from folksy.corpus.templates import PATTERNS, RELATED_CATEGORIES
 
 FIT_FEATURES = ("fit_parsed", "fit_passed", "fit_failed", "fit_share")
-_SLOT = re.compile(r"\{([xy])(?:\.(\w+))?(?::([^}]+))?\}")
-_CHOICE = re.compile(r"\[([^\]]+)\]")
 _FIXED = {"they": "they|it", "are": "are|is", "theyre": "they're|it's", "maker": "raise|grow|sell|make"}
 # what a slot's fill starts with, taken greedily so that "callin' a tulip a sunrise" splits after "tulip"
 _LEAD = {"a": "(?:(?:an?|some) )?", "the": "(?:the )?", "a_prop": "(?:an? )?", "the_part": "(?:the )?"}
@@ -126,28 +125,23 @@ def parse(text: str) -> dict | None:
 
 
 def _checks(family: str, index: int, slots: tuple, match) -> dict:
-    words, passed, failed, deferred = {}, 0, 0, []
+    words, checks, deferred = {}, [], []  # checks: one bool per check, True when it held
     for k, (role, form, adjective) in enumerate(slots):
         value = match.group(f"g{k}")
         if form in (None, "a", "the", "pl", "a_prop"):
             word, extra = _name(value, adjective)
             if word is None or (role in words and words[role] != word):
-                failed += 1
+                checks.append(False)
                 continue
             words[role] = word
-            if form == "a_prop":
-                passed, failed = (passed + 1, failed) if extra == LEXICON[word]["property"] else (passed, failed + 1)
-            else:
-                passed += 1
+            checks.append(extra == LEXICON[word]["property"] if form == "a_prop" else True)
         else:
             deferred.append((role, form, value))
-    for role, form, value in deferred:
-        if role in words:
-            passed, failed = (passed + 1, failed) if _check(words[role], form, value) else (passed, failed + 1)
+    checks += [_check(words[role], form, value) for role, form, value in deferred if role in words]
     relation = PATTERNS[family][index].y
     if relation and "x" in words and "y" in words:
-        passed, failed = (passed + 1, failed) if _related(relation, words["x"], words["y"]) else (passed, failed + 1)
-    return {"pattern": f"{family}[{index}]", "words": words, "passed": passed, "failed": failed}
+        checks.append(_related(relation, words["x"], words["y"]))
+    return {"pattern": f"{family}[{index}]", "words": words, "passed": sum(checks), "failed": len(checks) - sum(checks)}
 
 
 def fit_features(text: str) -> dict[str, float]:
