@@ -58,8 +58,8 @@ def figures(name, items, judgements, seconds):
 def main(corpus, zero_shot_local):
     import torch
 
-    from folksy.judging.critic import CriticSettings, train_critic
-    from folksy.judging.critic_data import corpus_cooccurrence, corpus_sayings, critic_labelled, load_calibration
+    from folksy.judging.critic import CriticSettings, train_default_critic
+    from folksy.judging.critic_data import load_calibration
     from folksy.judging.backends import CriticJudge
 
     root = Path(__file__).resolve().parent.parent
@@ -69,9 +69,7 @@ def main(corpus, zero_shot_local):
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}")
 
     started = time.time()
-    sayings = corpus_sayings(root / corpus, settings.positives, settings.seed)
-    # as `judge` trains it (critic_registry.train_and_log_critic): the realistic set's train split too
-    critic, report = train_critic(sayings, critic_labelled(), settings, progress=True, cooccurrence=corpus_cooccurrence(root / corpus))
+    critic, report = train_default_critic(root / corpus, settings, progress=True)  # as `judge` trains it
     train_seconds = time.time() - started
     print("\n### critic: cross-validated candidates (labelled train part only)\n")
     print("| hand features | C | CV Spearman | among labels 3-5 |\n| --- | --- | --- | --- |")

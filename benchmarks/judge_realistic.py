@@ -4,8 +4,7 @@
     python benchmarks/judge_realistic.py --split all
 
 Judges compared, side by side on the same items:
-- `critic`: the critic exactly as `judge` trains it (folksy.judging.critic.train_critic, default settings,
-  the calibration set and the realistic set's train split as labels, the corpus's co-occurrence model);
+- `critic`: the critic exactly as `judge` trains it (folksy.judging.critic.train_default_critic);
 - `cooccurrence`: the corpus co-occurrence coherence alone (folksy.judging.coherence), fitted on the
   unique corpus sayings; the baseline from shared/notes/judge-baselines.md.
 Prints, per judge, Spearman (all, and among items labelled 3-5), MAE where the scale is 1-5, and each
@@ -29,8 +28,8 @@ def main() -> None:
     from folksy.defaults import CORPUS, PROJECT_ROOT
     from folksy.jsonl import read_jsonl
     from folksy.judging.backends import CriticJudge
-    from folksy.judging.critic import CriticSettings, train_critic
-    from folksy.judging.critic_data import corpus_cooccurrence, corpus_sayings, critic_labelled
+    from folksy.judging.critic import train_default_critic
+    from folksy.judging.critic_data import corpus_cooccurrence
     from folksy.judging.rubric import Judgement
     from folksy.judging.summary import realistic_summary
 
@@ -41,9 +40,7 @@ def main() -> None:
     cooccurrence = corpus_cooccurrence(PROJECT_ROOT / CORPUS)
     figures["cooccurrence"] = realistic_summary([Judgement(cooccurrence.scores(t)["coherence"]) for t in texts], items)
 
-    settings = CriticSettings()
-    sayings = corpus_sayings(PROJECT_ROOT / CORPUS, settings.positives, settings.seed)
-    critic, _ = train_critic(sayings, critic_labelled(), settings, log=print, cooccurrence=cooccurrence)
+    critic, _ = train_default_critic(PROJECT_ROOT / CORPUS)
     figures["critic"] = realistic_summary(CriticJudge(critic, "critic").rate(texts), items)
 
     for judge, summary in figures.items():

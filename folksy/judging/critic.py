@@ -334,3 +334,14 @@ def train_critic(
     )
     report = [{k: v for k, v in c.items() if k != "oof"} for c in candidates]
     return critic, {"candidates": report, "picked": {k: v for k, v in best.items() if k != "oof"}}
+
+
+def train_default_critic(corpus_path, settings: CriticSettings = CriticSettings(), log=print, progress: bool = False, embed_fn=None):
+    """The critic `judge` trains (critic_registry.train_and_log_critic) and the benchmarks measure: corpus
+    positives, the calibration set and the realistic set's train split, the whole corpus's co-occurrence."""
+    from folksy.judging.critic_data import corpus_cooccurrence, corpus_sayings, critic_labelled
+
+    sayings = corpus_sayings(corpus_path, settings.positives, settings.seed)
+    return train_critic(
+        sayings, critic_labelled(), settings, embed_fn=embed_fn, log=log, progress=progress, cooccurrence=corpus_cooccurrence(corpus_path)
+    )

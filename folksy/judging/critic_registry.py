@@ -185,14 +185,12 @@ def train_and_log_critic(corpus_path, settings=None, register: bool = True, log=
     from mlflow import MlflowClient
 
     from folksy.judging.backends import CriticJudge
-    from folksy.judging.critic import CriticSettings, train_critic
-    from folksy.judging.critic_data import corpus_cooccurrence, corpus_sayings, critic_labelled
+    from folksy.judging.critic import CriticSettings, train_default_critic
+    from folksy.judging.critic_data import load_calibration
     from folksy.judging.summary import calibration_summary
 
     settings = settings or CriticSettings()
-    calibration = critic_labelled()
     recipe = critic_recipe(corpus_path)
-    sayings = corpus_sayings(corpus_path, settings.positives, settings.seed)
     parent = mlflow.active_run()
     tags = {"folksy.step": "critic"}
     run_id = None
@@ -201,8 +199,8 @@ def train_and_log_critic(corpus_path, settings=None, register: bool = True, log=
         run_id = MlflowClient().create_run(parent.info.experiment_id, tags=tags, run_name="critic").info.run_id
     with mlflow.start_run(run_id=run_id, run_name=None if run_id else "critic", nested=parent is not None, tags=None if run_id else tags) as run:
         mlflow.log_params({"corpus": str(corpus_path), "critic_recipe": recipe, **{f"critic_setting_{k}": v for k, v in vars(settings).items()}})
-        critic, report = train_critic(sayings, calibration, settings, log=log, progress=True, cooccurrence=corpus_cooccurrence(corpus_path))
-        heldout = [row for row in calibration if row["split"] == "heldout"]
+        critic, report = train_default_critic(corpus_path, settings, log=log, progress=True)
+        heldout = [row for row in load_calibration() if row["split"] == "heldout"]
         judgements = CriticJudge(critic, "critic:training").rate([row["text"] for row in heldout])
         figures = calibration_summary(judgements, heldout)
         summary = {
