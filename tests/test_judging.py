@@ -392,6 +392,26 @@ def test_a_server_without_logprobs_support_is_asked_again_without_them():
     assert [bool(r.get("logprobs")) for r in server.requests] == [True, False, False]
 
 
+def test_batches_on_one_judge_at_once_do_not_cancel_each_other():
+    """mlflow.genai.evaluate calls one scorer from several threads: a batch that ends must not cancel the
+    retry of another batch's item (it did, through one stop flag per judge: a flaky genai scorer test)."""
+    def script(body, attempt):
+        if "busy" in saying_of(body) and sum("busy" in saying_of(r) for r in server.requests) == 1:
+            return 503, {"error": "busy"}, None, 0  # the first try only; the retry waits backoff_s = 0.5 s
+        return 200, completion(rubric_answer(body)), None, 0
+
+    with ScriptedJudgeServer(script) as server:
+        judge = judge_for(server, backoff_s=0.5)
+        retried = threading.Thread(target=lambda: results.append(judge.rate(["A busy bee is a broken bee."])))
+        results = []
+        retried.start()
+        while not server.requests:
+            time.sleep(0.01)
+        assert [j.score for j in judge.rate(["A quick one."])] == [4.0]  # ends while the other waits to retry
+        retried.join(timeout=10)
+    assert [(j.score, j.error) for j in results[0]] == [(1.0, None)]
+
+
 def test_bad_endpoint_settings_are_one_line_errors():
     with pytest.raises(FolksyError, match="^--endpoint-url 'ftp://x': must start with http:// or https://$"):
         EndpointJudge(EndpointConfig("ftp://x", "m"))

@@ -90,11 +90,11 @@ class EndpointJudge:
         self.judge_id = f"endpoint:{config.model}"
         self._use_logprobs = config.logprobs
         self._sleep = time.sleep
-        self._stop = threading.Event()
 
     # one request -------------------------------------------------------------------------------
-    def chat(self, messages: list[dict], logprobs: bool | None = None) -> dict:
-        """POST /chat/completions with retries; returns the decoded JSON body."""
+    def chat(self, messages: list[dict], logprobs: bool | None = None, stop: threading.Event | None = None) -> dict:
+        """POST /chat/completions with retries; returns the decoded JSON body. Once `stop` (the batch's own
+        event: batches may run at once, e.g. under mlflow.genai.evaluate) is set, give up at the next try."""
         want_logprobs = self._use_logprobs if logprobs is None else logprobs
         body = {"model": self.config.model, "messages": messages, "temperature": 0.0, "max_tokens": self.config.max_tokens}
         if want_logprobs:
@@ -109,7 +109,7 @@ class EndpointJudge:
         for attempt in range(self.config.max_retries + 1):
             if attempt:
                 self._sleep(wait_s if wait_s is not None else min(30.0, self.config.backoff_s * 2 ** (attempt - 1)))
-            if self._stop.is_set():  # the batch already failed; don't keep a dead run busy
+            if stop is not None and stop.is_set():  # the batch already failed; don't keep a dead run busy
                 raise _ItemFailure("cancelled")
             wait_s = None
             try:
@@ -120,7 +120,7 @@ class EndpointJudge:
                 if error.code in (400, 422) and want_logprobs:
                     self._use_logprobs = False  # e.g. a server without logprobs support; ask without from now on
                     self.log(f"endpoint rejected the logprobs request (HTTP {error.code}: {detail}); going on without logprobs")
-                    return self.chat(messages, logprobs=False)
+                    return self.chat(messages, logprobs=False, stop=stop)
                 if error.code in (401, 403):
                     raise EndpointUnavailable(
                         f"--endpoint-url '{redact_url(self.config.url)}': the server rejected the API key (HTTP {error.code}); "
@@ -154,11 +154,11 @@ class EndpointJudge:
         results: list = [None] * len(tasks)
         allowed = math.floor(self.max_failure_share * len(tasks))
         failed = 0
-        self._stop.clear()
+        stop = threading.Event()
         pool = ThreadPoolExecutor(max_workers=max(1, self.config.concurrency))
         bar = tqdm(total=len(tasks), desc=f"judging {what}", unit="item", disable=not progress)
         try:
-            pending = {pool.submit(work, task): index for index, task in enumerate(tasks)}
+            pending = {pool.submit(work, task, stop): index for index, task in enumerate(tasks)}
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
@@ -171,15 +171,15 @@ class EndpointJudge:
                         if failed > allowed:  # the rest cannot save the batch: fail now, naming what went wrong so far
                             check_failures([r for r in results if r is not None], self.max_failure_share, what, total=len(tasks))
         finally:
-            self._stop.set()  # in-flight requests give up at their next retry instead of running on
+            stop.set()  # in-flight requests of this batch give up at their next retry instead of running on
             pool.shutdown(wait=False, cancel_futures=True)
             bar.close()
         return results
 
-    def _rate_one(self, task) -> Judgement:
+    def _rate_one(self, task, stop) -> Judgement:
         saying, prompt = task
         try:
-            response = self.chat(rating_messages(saying, prompt))
+            response = self.chat(rating_messages(saying, prompt), stop=stop)
         except _ItemFailure as failure:
             return Judgement(None, error=str(failure))
         answer, logprobs = _first_choice(response)
@@ -191,10 +191,10 @@ class EndpointJudge:
         weighted = weighted_score(probabilities) if probabilities else None
         return Judgement(float(weighted if weighted is not None else score), justification, raw=answer)
 
-    def _compare_one(self, task) -> Verdict:
+    def _compare_one(self, task, stop) -> Verdict:
         (a, b), prompt = task
         try:
-            response = self.chat(pairwise_messages(a, b, prompt), logprobs=False)
+            response = self.chat(pairwise_messages(a, b, prompt), logprobs=False, stop=stop)
         except _ItemFailure as failure:
             return Verdict(None, error=str(failure))
         answer, _ = _first_choice(response)
