@@ -1,4 +1,5 @@
-"""The one exception type every step raises for bad input; its message is a single line."""
+"""The one exception type every step raises for bad input; its message is a single line. And the crash
+points the fault tests kill a step at."""
 
 
 class FolksyError(Exception):
@@ -24,3 +25,13 @@ def run_command(command) -> None:
     except FolksyError as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(2)
+
+
+def fault_point(name: str) -> None:
+    """Die here, as a crash would (SIGKILL), when $FOLKSY_FAULT names this point; used by the crash tests
+    only: `register:after_version`, `register:after_staging`, `train:after_checkpoint`."""
+    import os
+    import signal
+
+    if os.environ.get("FOLKSY_FAULT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)

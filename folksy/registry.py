@@ -1,16 +1,7 @@
 """What `register` records about a version: its JSON registry entry (registry/<name>/v<N>.json), written
-atomically, and the crash points the registry tests kill it at. No MLflow calls of its own."""
+atomically. No MLflow calls of its own."""
 
 from folksy.defaults import PRODUCTION_ALIAS, STAGING_ALIAS
-
-
-def fault_point(name: str) -> None:
-    """Die here, as a crash would, when FOLKSY_FAULT names this point (used by the crash tests only)."""
-    import os
-    import signal
-
-    if os.environ.get("FOLKSY_FAULT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def run_seconds(run) -> float | None:

@@ -36,10 +36,10 @@ def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_
     from pathlib import Path
 
     from folksy.defaults import PROJECT_ROOT, PRODUCTION_ALIAS, STAGING_ALIAS
-    from folksy.errors import FolksyError
+    from folksy.errors import FolksyError, fault_point
     from folksy.gate import decide
     from folksy.lineage import check_scoring_run, find_scoring_run, finished_step_run
-    from folksy.registry import fault_point, registry_entry, write_entry
+    from folksy.registry import registry_entry, write_entry
     from folksy.tracking import latest_run_id, log_params_once, step_param, step_run
 
     thresholds = GateThresholds(min_judge_mean, max_low_share, min_calibration_spearman, max_injection_mean, min_realistic_spearman, min_realistic_spearman_3to5)

@@ -129,13 +129,13 @@ def build_trainer(recipe: dict, model, tokenizer, train_rows, val_rows, output_d
     from datasets import Dataset
     from transformers import EarlyStoppingCallback
 
-    from folksy.training.trainer import FolksySFTTrainer, MetricsCallback
+    from folksy.training.trainer import CrashPoints, FolksySFTTrainer, MetricsCallback
 
     if recipe["method"] == "qlora":
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=recipe["gradient_checkpointing"])
-    callbacks = [MetricsCallback(sink)]
+    callbacks = [MetricsCallback(sink), CrashPoints()]
     if recipe["early_stopping_patience"]:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=recipe["early_stopping_patience"]))
     return FolksySFTTrainer(

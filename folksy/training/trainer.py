@@ -125,6 +125,15 @@ class MetricsCallback(TrainerCallback):
             self.sink(metrics, state.global_step)
 
 
+class CrashPoints(TrainerCallback):
+    """`train:after_checkpoint`: SIGKILL once a checkpoint is on disk, when $FOLKSY_FAULT says so (the resume tests)."""
+
+    def on_save(self, args, state, control, **kwargs):
+        from folksy.errors import fault_point
+
+        fault_point("train:after_checkpoint")
+
+
 def bf16_supported() -> bool:
     """Whether bf16 autocast pays off here: a CUDA GPU with bf16, or a CPU with native bf16 (AVX512-BF16/AMX)."""
     if torch.cuda.is_available():
