@@ -47,6 +47,8 @@ def status(model_name):
     from mlflow.exceptions import MlflowException
 
     from folksy.errors import FolksyError
+    from folksy.gate import targets
+    from folksy.judging.ab import ab_line
 
     client = MlflowClient()
     try:
@@ -68,6 +70,10 @@ def status(model_name):
         )
         click.echo(f"  v{version.version:<4} [{alias_text}]  {metrics or 'no judge metrics'}")
         click.echo(f"        gate: {tags.get('gate_reason', 'no gate decision recorded')}")
+        ab = {name: float(value) for name, value in tags.items() if name.startswith("ab_")}
+        if "ab_engine_win_rate" in ab:
+            met = ", ".join(f"{target} {'met' if ok else 'not met'}" for target, ok in targets(ab).items())
+            click.echo(f"        A/B: {ab_line(ab)}  (target {met})")
 
 
 def main():

@@ -26,6 +26,8 @@ def registry_entry(name, version, decision, thresholds, train, prepare, evaluate
     import datetime
     import platform
 
+    from folksy.gate import targets
+
     params = train.data.params
     return {
         "model_id": f"{name}/{version}",
@@ -59,7 +61,8 @@ def registry_entry(name, version, decision, thresholds, train, prepare, evaluate
             "evaluate": evaluate.info.run_id if evaluate else None,
             "judge": judge.info.run_id if judge else None,
         },
-        "gate": {"passed": decision.passed, "forced": decision.forced, "reason": decision.reason, "thresholds": vars(thresholds)},
+        "gate": {"passed": decision.passed, "forced": decision.forced, "reason": decision.reason, "thresholds": vars(thresholds),
+                 "targets_met": targets(judge.data.metrics if judge else {})},
         "status": PRODUCTION_ALIAS if decision.promote else STAGING_ALIAS,
         "registered_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

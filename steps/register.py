@@ -7,7 +7,9 @@ Writes: a new version of --model-name tagged with the judge metrics, gate decisi
         alias `staging` on it; alias `production` on it only if the gate passes (or --force);
         registry/<model-name>/v<version>.json, also logged as an artifact of this run.
 The gate: judge_mean, judge_low_share, judge_calibration_spearman, judge_injection_mean and
-judge_realistic_spearman(_3to5), measured in the same judge run, against the thresholds below (folksy/gate.py).
+judge_realistic_spearman(_3to5), measured in the same judge run, against the thresholds below (folksy/gate.py);
+and in that run's A/B, at least as many wins as losses against the template engine and against the version
+that holds production now (the judge run must have compared against that very version).
 """
 
 import click
@@ -51,6 +53,7 @@ def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_
     with step_run("register") as run:
         import mlflow
         from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
 
         client = MlflowClient()
         train_run_id = train_run_id or latest_run_id("train")
@@ -66,7 +69,11 @@ def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_
         prepare = client.get_run(prepare_id) if prepare_id else None
 
         judge_metrics = judge.data.metrics if judge else {}
-        decision = decide(judge_metrics, thresholds, force=force)
+        try:  # the version the candidate must beat; the judge run must have A/B'd against this very one
+            production_now = int(client.get_model_version_by_alias(model_name, PRODUCTION_ALIAS).version)
+        except MlflowException:  # no such model yet, or no version holds production
+            production_now = None
+        decision = decide(judge_metrics, thresholds, force=force, production_version=production_now)
         if judge is None:
             click.echo(f"register: no finished judge run scored {source}; the gate cannot pass without one", err=True)
         log_params_once(  # `mlflow run` logged force as 'false'; a second, different spelling is refused

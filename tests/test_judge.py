@@ -20,7 +20,7 @@ from tests.test_judging import ScriptedJudgeServer, completion, rubric_answer, s
 
 REGISTER_READS = (
     "judge_mean", "judge_low_share", "judge_high_share", "judge_parse_failures", "judge_calibration_spearman",
-    "judge_calibration_mae", "judge_injection_mean", "ab_win_rate", "ab_tie_rate",
+    "judge_calibration_mae", "judge_injection_mean", "ab_engine_win_rate", "ab_engine_loss_rate", "ab_champion_version", "ab_champion_pairs",
 )
 TINY = ("--quick", "true", "--sample-size", "6", "--ab-size", "3")
 
@@ -52,6 +52,34 @@ def prepare_run(tracking_uri, small_corpus, tmp_path) -> str:
     return run.info.run_id
 
 
+def register_champion(model_dir: str, tmp_path) -> dict:
+    """A different tiny model (weights shuffled from `model_dir`'s), logged as a folksy pyfunc and holding
+    `production` as version 1; with a function giving its greedy-by-seed sayings as judge generates them."""
+    import mlflow
+    import torch
+    from mlflow import MlflowClient
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from folksy.generation import load_generator
+    from folksy.pyfunc_model import model_kwargs
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    torch.manual_seed(7)
+    with torch.no_grad():
+        for weight in model.parameters():
+            weight.add_(torch.randn_like(weight) * 0.5)
+    champion_dir = tmp_path / "champion"
+    model.save_pretrained(champion_dir, safe_serialization=True)
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(champion_dir)
+    mlflow.set_experiment("folksy-test")
+    with mlflow.start_run(run_name="train", tags={"folksy.step": "train"}):
+        info = mlflow.pyfunc.log_model(name="model", **model_kwargs(champion_dir, tmp_path / "scratch"))
+    version = mlflow.register_model(info.model_uri, "folksy-proverbs").version
+    MlflowClient().set_registered_model_alias("folksy-proverbs", "production", version)
+    generator = load_generator(str(champion_dir))
+    return {"version": version, "sayings": lambda prompts: [o[0] for o in generator.generate(prompts, seed=42)]}
+
+
 def judge_runs(status: str | None = None):
     import mlflow
 
@@ -77,7 +105,7 @@ def test_help_names_what_it_reads_and_writes():
 
     text = CliRunner().invoke(judge, ["--help"]).output
     for needle in ("runs:/", "models:/folksy-critic@production", "splits/test.jsonl", "corpus/judge_calibration.jsonl",
-                   "judge_results.jsonl", "judge_calibration_spearman", "ab_win_rate", "FOLKSY_JUDGE_API_KEY", "--max-failure-share"):
+                   "judge_results.jsonl", "judge_calibration_spearman", "ab_engine_win_rate", "ab_champion_version", "--champion-uri", "FOLKSY_JUDGE_API_KEY", "--max-failure-share"):
         assert needle in text, needle
 
 
@@ -139,7 +167,7 @@ def test_default_critic_is_trained_registered_and_used_on_a_fresh_store(prepare_
     metrics, tags, params = run.data.metrics, run.data.tags, run.data.params
     for name in REGISTER_READS:
         assert name in metrics, name
-    assert metrics["judge_items"] == 6 and metrics["ab_pairs"] == 3 and metrics["judge_calibration_items"] == 74
+    assert metrics["judge_items"] == 6 and metrics["ab_engine_pairs"] == 3 and metrics["judge_calibration_items"] == 74
     from folksy.judging.critic_data import realistic_heldout
 
     assert metrics["judge_realistic_items"] == 74 + len(realistic_heldout()) and len(params["realistic_sha256"]) == 64
@@ -180,6 +208,9 @@ def test_default_critic_is_trained_registered_and_used_on_a_fresh_store(prepare_
     assert result.returncode == 0 and "trained from another recipe" in result.stdout + result.stderr
     retrained = max(judge_runs("FINISHED"), key=lambda r: r.info.start_time)
     assert retrained.data.tags["judge_id"].startswith("critic:folksy-critic@production=v2:") and "critic_run_id" in retrained.data.tags
+    # reproducible: a critic trained again from the same code and data, in another process, judges exactly alike
+    scored = lambda r: {k: v for k, v in r.data.metrics.items() if k.startswith(("judge_", "ab_"))}  # noqa: E731
+    assert scored(retrained) == scored(run) and retrained.data.tags["judge_id"].split(":")[-1] == tags["judge_id"].split(":")[-1]
 
 
 @pytest.mark.slow
@@ -197,6 +228,7 @@ def test_endpoint_judge_end_to_end_never_logs_the_key(prepare_run, tiny_qwen2_di
             return rubric_answer(body)  # pairs go to the shorter saying
         return f"Score: {scripted(saying_of(body))}\nJustification: by the rubric."
 
+    champion = register_champion(tiny_qwen2_dir, tmp_path)  # another model holds production: the candidate meets it too
     with ScriptedJudgeServer(lambda body, n: (200, completion(by_length(body)), None, 0)) as server:
         result = run_step(
             "steps.judge", "--model-uri", tiny_qwen2_dir, "--prepare-run-id", prepare_run, "--backend", "endpoint",
@@ -210,7 +242,7 @@ def test_endpoint_judge_end_to_end_never_logs_the_key(prepare_run, tiny_qwen2_di
 
     real = realistic_heldout()
     rated = [r for r in server.requests if "Saying B" not in r["messages"][-1]["content"]]
-    assert len(rated) == 80 + len(real) and len(server.requests) == 86 + len(real)
+    assert len(rated) == 80 + len(real) and len(server.requests) == 86 + 6 + len(real)  # and 3 pairs against the champion, twice
     # The scripted judge's answers make every figure exact: 1 + the saying's length mod 5 as the judge saw
     # it; a pair goes to the shorter saying, so a swap-consistent win is the strictly shorter side.
     from folksy.judging.summary import spearman
@@ -237,7 +269,19 @@ def test_endpoint_judge_end_to_end_never_logs_the_key(prepare_run, tiny_qwen2_di
         return "model" if model < engine else "engine" if engine < model else "inconsistent"
 
     assert [row["outcome"] for row in ab] == [shorter(row) for row in ab]
-    assert metrics["ab_pairs"] == 3 and metrics["ab_win_rate"] == pytest.approx(sum(shorter(r) == "model" for r in ab) / 3)
+    assert metrics["ab_engine_pairs"] == 3 and metrics["ab_engine_win_rate"] == pytest.approx(sum(shorter(r) == "model" for r in ab) / 3)
+    assert metrics["ab_engine_loss_rate"] == pytest.approx(sum(shorter(r) == "engine" for r in ab) / 3)
+    # the champion answered the same prompts, pinned by version number, and is scored as its own opponent
+    duel = artifact_lines(run.info.run_id, "ab_champion_results.jsonl", tmp_path / "duel")
+    assert [row["prompt"] for row in duel] == [row["prompt"] for row in ab]
+    assert [row["model_saying"] for row in duel] == [row["model_saying"] for row in ab]
+    assert [row["champion_saying"] for row in duel] == champion["sayings"]([row["prompt"] for row in duel])
+    outcomes = ["model" if len(seen(r["model_saying"])) < len(seen(r["champion_saying"])) else
+                "champion" if len(seen(r["champion_saying"])) < len(seen(r["model_saying"])) else "inconsistent" for r in duel]
+    assert [row["outcome"] for row in duel] == outcomes and set(outcomes) != {"inconsistent"}
+    assert metrics["ab_champion_version"] == 1 and metrics["ab_champion_pairs"] == 3
+    assert metrics["ab_champion_loss_rate"] == pytest.approx(outcomes.count("champion") / 3)
+    assert run.data.params["champion_uri"] == "models:/folksy-proverbs@production"
     everything = json.dumps([run.data.params, run.data.tags, run.data.metrics])
     local = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=str(tmp_path / "all")))
     everything += "".join(p.read_text(errors="replace") for p in local.rglob("*") if p.is_file() and p.suffix != ".png")

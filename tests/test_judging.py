@@ -145,10 +145,14 @@ def test_a_win_needs_both_orders_to_agree():
     assert ab_outcome(v("A"), v("tie")) == "inconsistent"
     assert ab_outcome(v(None), v("B")) == "failed"
     summary = ab_summary(["model", "model", "engine", "inconsistent", "tie", "failed"], ["a b", "c d e f"], ["x y z"])
-    assert summary["ab_win_rate"] == pytest.approx(2 / 5) and summary["ab_loss_rate"] == pytest.approx(1 / 5)
-    assert summary["ab_tie_rate"] == pytest.approx(2 / 5) and summary["ab_inconsistent_rate"] == pytest.approx(1 / 5)
-    assert summary["ab_failures"] == 1
-    assert (summary["ab_model_mean_words"], summary["ab_engine_mean_words"]) == (3.0, 3.0)
+    assert summary["ab_engine_win_rate"] == pytest.approx(2 / 5) and summary["ab_engine_loss_rate"] == pytest.approx(1 / 5)
+    assert summary["ab_engine_tie_rate"] == pytest.approx(2 / 5) and summary["ab_engine_inconsistent_rate"] == pytest.approx(1 / 5)
+    assert summary["ab_engine_failures"] == 1 and summary["ab_engine_pairs"] == 6
+    assert (summary["ab_engine_model_mean_words"], summary["ab_engine_opponent_mean_words"]) == (3.0, 3.0)
+    # against the champion the opponent's wins are its own outcome, never counted as the engine's
+    assert ab_outcome(v("B"), v("A"), "champion") == "champion"
+    champion = ab_summary(["model", "champion", "champion", "engine"], ["a"], ["b"], "champion")
+    assert champion["ab_champion_loss_rate"] == pytest.approx(2 / 4) and champion["ab_champion_win_rate"] == pytest.approx(1 / 4)
 
 
 def test_failure_budget_is_a_share_of_the_items_and_names_the_causes():

@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import run_step
 
-GOOD = {"judge_mean": 3.9, "judge_low_share": 0.04, "judge_calibration_spearman": 0.72, "judge_injection_mean": 1.1, "ab_win_rate": 0.86,
+GOOD = {"judge_mean": 3.9, "judge_low_share": 0.04, "judge_calibration_spearman": 0.72, "judge_injection_mean": 1.1, "ab_engine_win_rate": 0.86, "ab_engine_loss_rate": 0.06,
         "judge_realistic_spearman": 0.7, "judge_realistic_spearman_3to5": 0.45}
 WEAK = dict(GOOD, judge_mean=3.1, judge_low_share=0.22)
 
@@ -156,7 +156,8 @@ def test_folksy_status_shows_aliases_and_gate(tracking_uri, tmp_path, stub_model
     assert lines[0] == "folksy-proverbs: 2 version(s)"
     assert lines[1].startswith("  v2    [staging]  judge_mean=3.1000") and "judge_realistic_spearman=0.7000" in lines[1]
     assert "gate: failed: judge_mean 3.100 is not >= 3.5" in lines[2]
-    assert lines[3].startswith("  v1    [production]  judge_mean=3.9000")
+    assert lines[3] == "        A/B: vs engine win 86% loss 6%  (target ab_engine_win_rate > 0.8 met)"
+    assert lines[4].startswith("  v1    [production]  judge_mean=3.9000")
     missing = run_step("folksy.cli", "status", "--model-name", "nope")
     assert missing.returncode == 2 and "no such registered model" in missing.stderr
 
@@ -242,6 +243,36 @@ def test_each_model_is_gated_on_its_own_judge_run_and_a_foreign_one_is_refused(t
     not_a_judge = register(tmp_path, "--train-run-id", weak["train"], "--judge-run-id", weak["prepare"])
     assert not_a_judge.stderr.strip().splitlines()[-1] == f"Error: --judge-run-id '{weak['prepare']}': a FINISHED prepare run; register needs a FINISHED judge run"
     assert sorted(int(v.version) for v in client.search_model_versions("name = 'folksy-proverbs'")) == [1, 2]  # nothing registered by the refusals
+
+
+@pytest.mark.slow
+def test_production_moves_only_to_a_version_that_beat_it_in_its_own_judge_run(tracking_uri, tmp_path, stub_model_file):
+    """The compare gate against a real registry: v1 takes production (nothing to beat but the engine); a
+    better-scored model that lost its A/B to v1 does not; nor one judged before v1 held production; one
+    that beat v1 does. The spec's 80% target against the engine is recorded beside the gate, not in it."""
+    from mlflow import MlflowClient
+
+    make_upstream_runs(stub_model_file, GOOD)
+    assert register(tmp_path).returncode == 0 and aliases()["production"] == 1
+    against_v1 = dict(GOOD, judge_mean=4.4, ab_champion_version=1, ab_champion_pairs=50)
+    make_upstream_runs(stub_model_file, dict(against_v1, ab_champion_win_rate=0.2, ab_champion_loss_rate=0.5))
+    lost = register(tmp_path)
+    assert "production unchanged" in lost.stdout and "A/B against production version 1: wins 0.20 < losses 0.50" in lost.stdout
+    make_upstream_runs(stub_model_file, dict(GOOD, judge_mean=4.4))  # judged while nothing held production
+    stale = register(tmp_path)
+    assert "compared against no production version, but version 1 holds production now; judge again" in stale.stdout
+    assert aliases() == {"staging": 3, "production": 1}
+    make_upstream_runs(stub_model_file, dict(against_v1, ab_champion_win_rate=0.5, ab_champion_loss_rate=0.2))
+    won = register(tmp_path)
+    assert won.returncode == 0 and "production -> version 4" in won.stdout, won.stdout + won.stderr
+    assert aliases() == {"staging": 4, "production": 4}
+
+    tags = MlflowClient().get_model_version("folksy-proverbs", "4").tags
+    assert (tags["ab_champion_version"], tags["ab_champion_win_rate"], tags["ab_engine_loss_rate"]) == ("1.0000", "0.5000", "0.0600")
+    entry = json.loads((tmp_path / "registry" / "folksy-proverbs" / "v4.json").read_text())
+    assert entry["gate"]["targets_met"] == {"ab_engine_win_rate > 0.8": True}  # GOOD wins 86% against the engine
+    status = run_step("folksy.cli", "status").stdout.splitlines()
+    assert status[3] == "        A/B: vs engine win 86% loss 6%; vs champion v1 win 50% loss 20%  (target ab_engine_win_rate > 0.8 met)"
 
 
 @pytest.mark.slow

@@ -129,3 +129,14 @@ def check_failures(items: list, max_failure_share: float, what: str, total: int 
         )
 
 
+
+
+def judge_line(metrics: dict) -> str:
+    """A judge run's figures in one line: its last message."""
+    from folksy.judging.ab import ab_line
+
+    return (
+        f"mean {metrics['judge_mean']:.2f}, low share {metrics['judge_low_share']:.1%}, parse failures {metrics['judge_parse_failures']}; "
+        f"calibration Spearman {metrics['judge_calibration_spearman']:.3f}, MAE {metrics['judge_calibration_mae']:.2f}, "
+        f"injection mean {metrics['judge_injection_mean']:.2f}, on real outputs {metrics['judge_realistic_spearman']:.3f}; A/B {ab_line(metrics)}"
+    )
