@@ -1,7 +1,8 @@
 """The whole pipeline as a user runs it (`mlflow run . --env-manager local`), then the model in use.
 
-One quick pipeline run on a real SQLite store is shared by every test here: it trains the embedded
-model for a few steps, evaluates and judges it briefly, and registers it.
+One quick pipeline on a real SQLite store is shared by every test here, run as a user would meet it:
+killed during training (SIGKILL once the first checkpoint is on disk), started again (it resumes the
+training, evaluates and judges briefly, and registers), and started a third time (it reuses every step).
 """
 
 import json
@@ -18,7 +19,7 @@ import pytest
 from folksy.tracking import step_param
 from tests.conftest import PROJECT_ROOT, run_step
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the module fixture runs the whole pipeline twice
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the module fixture runs the whole pipeline two and a half times
 
 QUICK_TRAIN = "train_subsample=64,val_subsample=16,max_steps=4,eval_steps=2,save_steps=2,logging_steps=1,sample_max_new_tokens=8"
 STEPS = ["prepare", "train", "evaluate", "judge", "register"]
@@ -44,6 +45,8 @@ def pipeline(tmp_path_factory):
     for name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID"):  # --experiment-name below says where the runs go
         env.pop(name, None)
     args = ["run", ".", "--env-manager", "local", "--experiment-name", "folksy-main-test", "-P", f"train_overrides={QUICK_TRAIN}", "-P", "quick=true"]
+    interrupted = mlflow_cli(*args, env={**env, "FOLKSY_FAULT": "train:after_checkpoint"})
+    assert interrupted.returncode != 0, interrupted.stdout[-3000:] + interrupted.stderr[-3000:]
     started = time.time()
     first = mlflow_cli(*args, env=env)
     first_seconds = time.time() - started
@@ -52,7 +55,8 @@ def pipeline(tmp_path_factory):
     second = mlflow_cli(*args, env=env)
     second_seconds = time.time() - started
     assert second.returncode == 0, second.stderr[-3000:]
-    return {"env": env, "home": home, "first": first, "second": second, "first_seconds": first_seconds, "second_seconds": second_seconds}
+    return {"env": env, "home": home, "interrupted": interrupted, "first": first, "second": second,
+            "first_seconds": first_seconds, "second_seconds": second_seconds}
 
 
 def client_for(pipeline):
@@ -75,17 +79,34 @@ def step_runs(pipeline) -> dict:
 
 def test_each_step_is_a_finished_run_nested_under_main(pipeline):
     by_step = step_runs(pipeline)
-    assert len(by_step["main"]) == 2  # the first pipeline and the re-run
-    first_main = by_step["main"][0]
+    assert [run.info.status for run in by_step["main"]] == ["FAILED", "FINISHED", "FINISHED"]  # killed, started again, re-run
+    killed_main, first_main = by_step["main"][:2]
     for step in STEPS:
-        assert len(by_step[step]) == 1, f"{step} should have run once and been reused on the re-run"
-        run = by_step[step][0]
-        assert run.info.status == "FINISHED" and run.info.run_name == step
-        assert run.data.tags["mlflow.parentRunId"] == first_main.info.run_id
-        assert first_main.data.tags[f"folksy.{step}_run_id"] == run.info.run_id
-    train = by_step["train"][0]
+        [run] = [run for run in by_step[step] if run.info.status == "FINISHED"]  # one each: the re-run reused them
+        assert run.info.run_name == step and first_main.data.tags[f"folksy.{step}_run_id"] == run.info.run_id
+        # prepare finished before the kill, and the pipeline started again reused it
+        assert run.data.tags["mlflow.parentRunId"] == (killed_main if step == "prepare" else first_main).info.run_id
+    train = step_runs(pipeline)["train"][-1]
     assert train.data.params["prepare_run_id"] == by_step["prepare"][0].info.run_id
     assert by_step["evaluate"][0].data.params["model_uri"] == f"runs:/{train.info.run_id}/model"
+
+
+def test_a_pipeline_killed_during_training_resumes_it_when_started_again(pipeline):
+    """The hand-off issue 17 found broken: the train run `mlflow run` reports after a resume is the one
+    with the model, so evaluate, judge and register (and main's reuse cache) all get a loadable model."""
+    import mlflow
+
+    from folksy.tracking import metric_history
+
+    killed, resumed = step_runs(pipeline)["train"]
+    assert killed.info.status == "FAILED" and resumed.info.status == "FINISHED"
+    assert "mlflow.parentRunId" in killed.data.tags and not [a for a in client_for(pipeline).list_artifacts(killed.info.run_id) if a.path == "model"]
+    out = pipeline["first"].stdout + pipeline["first"].stderr
+    assert "train: resuming run " in out and "checkpoint-2" in out
+    assert resumed.data.tags["folksy.resumed_run_id"] == killed.info.run_id and resumed.data.tags["folksy.resumed_from"] == "checkpoint-2"
+    assert [step for step, _ in metric_history(resumed.info.run_id, "loss")] == [1, 2, 3, 4]  # the killed run's steps came along
+    assert mlflow.pyfunc.load_model(f"runs:/{resumed.info.run_id}/model") is not None
+    assert step_runs(pipeline)["register"][0].data.params["train_run_id"] == resumed.info.run_id
 
 
 def test_rerun_reuses_every_finished_step(pipeline):
@@ -112,7 +133,7 @@ def test_registered_version_has_staging_and_production_iff_gate_passed(pipeline)
 def force_production(pipeline) -> None:
     client = client_for(pipeline)
     if "production" not in client.get_registered_model("folksy-proverbs").aliases:
-        train = step_runs(pipeline)["train"][0].info.run_id
+        train = step_runs(pipeline)["train"][-1].info.run_id
         result = run_step("steps.register", "--train-run-id", train, "--force", "true", "--registry-dir", str(pipeline["home"] / "registry"), env=pipeline["env"])
         assert result.returncode == 0, result.stderr
 
@@ -146,7 +167,7 @@ def test_production_model_loads_by_alias_in_a_fresh_process(pipeline, greedy_ref
     assert len(sampled) == 2 and all(isinstance(s, str) and s.strip() for s in sampled)
     # the alias leads to the version register made from this pipeline's train run
     version = client_for(pipeline).get_model_version_by_alias("folksy-proverbs", "production")
-    assert version.run_id == step_runs(pipeline)["train"][0].info.run_id
+    assert version.run_id == step_runs(pipeline)["train"][-1].info.run_id
 
 
 def test_folksy_generate_uses_the_production_model(pipeline, greedy_reference):
