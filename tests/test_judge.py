@@ -159,7 +159,7 @@ def test_default_critic_is_trained_registered_and_used_on_a_fresh_store(prepare_
         client.log_param(launched, key, value)
     result = run_step(
         "steps.judge", "--model-uri", tiny_qwen2_dir, "--prepare-run-id", "", "--backend", "critic", "--corpus", str(small_corpus), *TINY,
-        env={"MLFLOW_RUN_ID": launched},
+        env={"MLFLOW_RUN_ID": launched, "FOLKSY_CACHE": str(tmp_path / "cache")},  # an empty cache: the critic is trained
     )
     assert result.returncode == 0, result.stderr[-3000:]
     [run] = judge_runs("FINISHED")
@@ -204,13 +204,21 @@ def test_default_critic_is_trained_registered_and_used_on_a_fresh_store(prepare_
     reused = max(judge_runs("FINISHED"), key=lambda r: r.info.start_time)
     assert reused.data.tags["judge_id"] == tags["judge_id"] and "critic_run_id" not in reused.data.tags
     client.set_model_version_tag("folksy-critic", version.version, "critic_recipe", "0123456789ab")
-    result = run_step(*args)
-    assert result.returncode == 0 and "trained from another recipe" in result.stdout + result.stderr
+    result = run_step(*args, env={"FOLKSY_CACHE": str(tmp_path / "another-cache")})
+    out = result.stdout + result.stderr
+    assert result.returncode == 0 and "trained from another recipe" in out and "trained before from this recipe" not in out
     retrained = max(judge_runs("FINISHED"), key=lambda r: r.info.start_time)
     assert retrained.data.tags["judge_id"].startswith("critic:folksy-critic@production=v2:") and "critic_run_id" in retrained.data.tags
     # reproducible: a critic trained again from the same code and data, in another process, judges exactly alike
     scored = lambda r: {k: v for k, v in r.data.metrics.items() if k.startswith(("judge_", "ab_"))}  # noqa: E731
     assert scored(retrained) == scored(run) and retrained.data.tags["judge_id"].split(":")[-1] == tags["judge_id"].split(":")[-1]
+    # ...so the machine's cache serves the next store that needs this critic, as it is, without training it
+    client.set_model_version_tag("folksy-critic", "2", "critic_recipe", "0123456789ab")
+    result = run_step(*args, env={"FOLKSY_CACHE": str(tmp_path / "cache")})
+    assert result.returncode == 0 and "trained before from this recipe on this machine" in result.stdout + result.stderr
+    assert "critic: embedding" not in result.stdout + result.stderr  # not trained
+    cached = max(judge_runs("FINISHED"), key=lambda r: r.info.start_time)
+    assert cached.data.tags["judge_id"].startswith("critic:folksy-critic@production=v3:") and scored(cached) == scored(run)
 
 
 @pytest.mark.slow

