@@ -27,6 +27,18 @@ def source_run_id(model_uri: str) -> str | None:
         raise FolksyError(f"--model-uri '{model_uri}': no such registered or logged model ({type(error).__name__})") from None
 
 
+def alias_version(name: str, alias: str):
+    """The registered version `name@alias` points at now, or None when there is no such model or no
+    version holds the alias (a registry's first model has no `production` yet)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return MlflowClient().get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
 def resolve_inputs(model_uri: str, prepare_run_id: str, base_model: str) -> dict:
     """Fill in evaluate's and judge's defaults from earlier runs, so both score the same model on the same
     split; raise FolksyError if one cannot be found."""

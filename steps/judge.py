@@ -141,6 +141,7 @@ def judge(model_uri, prepare_run_id, backend, endpoint_url, endpoint_model, loca
                          artifact_file="judge_table.json")
         click.echo(f"judge: {judge_line(metrics)}  (run {run.info.run_id})")
 
+
 if __name__ == "__main__":
     from folksy.errors import run_command
 

@@ -40,7 +40,7 @@ def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_
     from folksy.defaults import PROJECT_ROOT, PRODUCTION_ALIAS, STAGING_ALIAS
     from folksy.errors import FolksyError, fault_point
     from folksy.gate import decide
-    from folksy.lineage import check_scoring_run, find_scoring_run, finished_step_run
+    from folksy.lineage import alias_version, check_scoring_run, find_scoring_run, finished_step_run
     from folksy.registry import registry_entry, write_entry
     from folksy.tracking import latest_run_id, log_params_once, step_param, step_run
 
@@ -53,7 +53,6 @@ def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_
     with step_run("register") as run:
         import mlflow
         from mlflow import MlflowClient
-        from mlflow.exceptions import MlflowException
 
         client = MlflowClient()
         train_run_id = train_run_id or latest_run_id("train")
@@ -69,11 +68,8 @@ def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_
         prepare = client.get_run(prepare_id) if prepare_id else None
 
         judge_metrics = judge.data.metrics if judge else {}
-        try:  # the version the candidate must beat; the judge run must have A/B'd against this very one
-            production_now = int(client.get_model_version_by_alias(model_name, PRODUCTION_ALIAS).version)
-        except MlflowException:  # no such model yet, or no version holds production
-            production_now = None
-        decision = decide(judge_metrics, thresholds, force=force, production_version=production_now)
+        production_now = alias_version(model_name, PRODUCTION_ALIAS)  # the judge run must have A/B'd against this very one
+        decision = decide(judge_metrics, thresholds, force=force, production_version=int(production_now.version) if production_now else None)
         if judge is None:
             click.echo(f"register: no finished judge run scored {source}; the gate cannot pass without one", err=True)
         log_params_once(  # `mlflow run` logged force as 'false'; a second, different spelling is refused

@@ -67,18 +67,15 @@ def find_champion(champion_uri: str, model_uri: str) -> dict | None:
     """The version behind `champion_uri` (models:/<name>@<alias>) now: {"name", "version", "run_id", "uri",
     "is_candidate"}, pinned to its version number so an alias that moves meanwhile changes nothing. None when
     no version holds the alias (the first model of a registry has no champion)."""
-    from mlflow import MlflowClient
-
     from folksy.errors import FolksyError
-    from folksy.lineage import source_run_id
+    from folksy.lineage import alias_version, source_run_id
 
     reference = champion_uri.removeprefix("models:/")
     if not champion_uri.startswith("models:/") or "@" not in reference:
         raise FolksyError(f"--champion-uri '{champion_uri}': expected models:/<name>@<alias>")
     name, alias = reference.split("@", 1)
-    try:
-        version = MlflowClient().get_model_version_by_alias(name, alias)
-    except Exception:  # no such registered model, or no version holds the alias
+    version = alias_version(name, alias)
+    if version is None:
         return None
     return {"name": name, "version": int(version.version), "run_id": version.run_id, "uri": f"models:/{name}/{version.version}",
             "is_candidate": version.run_id == source_run_id(model_uri)}

@@ -162,16 +162,13 @@ def load_critic(uri: str):
 
 def describe_uri(uri: str) -> str:
     """models:/folksy-critic@production -> folksy-critic@production=v3 (the version the alias pointed at)."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
+    from folksy.lineage import alias_version
 
     if not uri.startswith("models:/") or "@" not in uri:
         return uri.removeprefix("models:/")
     name, _, alias = uri.removeprefix("models:/").partition("@")
-    try:
-        return f"{name}@{alias}=v{MlflowClient().get_model_version_by_alias(name, alias).version}"
-    except MlflowException:
-        return f"{name}@{alias}"
+    version = alias_version(name, alias)
+    return f"{name}@{alias}=v{version.version}" if version else f"{name}@{alias}"
 
 
 def cached_critic(recipe: str, settings, train, log=print):
