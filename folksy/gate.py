@@ -80,7 +80,7 @@ def decide(metrics: dict, thresholds: GateThresholds = GateThresholds(), force: 
         if judged is None or int(judged) != production_version:
             against = f"version {int(judged)}" if judged else "no production version"
             failures.append(f"the judge run compared against {against}, but version {production_version} holds production now; judge again")
-        elif _value(metrics, "ab_champion_pairs"):  # 0 pairs: the candidate is the production version itself
+        elif not _value(metrics, "ab_champion_is_candidate"):  # the production version itself has nothing to beat
             failures += _compare(metrics, "champion", f"production version {production_version}")
     return GateDecision(passed=not failures, forced=force, failures=failures)
 

@@ -82,7 +82,9 @@ def test_the_production_version_must_be_beaten_in_the_same_judge_run():
         "the judge run compared against no production version, but version 4 holds production now; judge again"]
     # no production version: nothing to beat but the engine; the candidate judged as the champion itself: no pairs, nothing to beat
     assert decide(lost, production_version=None).passed
-    assert decide(dict(GOOD, ab_champion_version=3, ab_champion_pairs=0), production_version=3).passed
+    assert decide(dict(GOOD, ab_champion_version=3, ab_champion_pairs=0, ab_champion_is_candidate=1), production_version=3).passed
+    # but no pairs for another reason (an A/B of size 0) proves nothing
+    assert decide(dict(GOOD, ab_champion_version=3, ab_champion_pairs=0), production_version=3).failures == ["ab_champion_win_rate/loss_rate missing"]
 
 
 def test_the_original_80_percent_target_is_reported_not_gated():

@@ -287,7 +287,7 @@ def test_endpoint_judge_end_to_end_never_logs_the_key(prepare_run, tiny_qwen2_di
     outcomes = ["model" if len(seen(r["model_saying"])) < len(seen(r["champion_saying"])) else
                 "champion" if len(seen(r["champion_saying"])) < len(seen(r["model_saying"])) else "inconsistent" for r in duel]
     assert [row["outcome"] for row in duel] == outcomes and set(outcomes) != {"inconsistent"}
-    assert metrics["ab_champion_version"] == 1 and metrics["ab_champion_pairs"] == 3
+    assert metrics["ab_champion_version"] == 1 and metrics["ab_champion_pairs"] == 3 and metrics["ab_champion_is_candidate"] == 0
     assert metrics["ab_champion_loss_rate"] == pytest.approx(outcomes.count("champion") / 3)
     assert run.data.params["champion_uri"] == "models:/folksy-proverbs@production"
     everything = json.dumps([run.data.params, run.data.tags, run.data.metrics])

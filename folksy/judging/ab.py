@@ -84,14 +84,16 @@ def find_champion(champion_uri: str, model_uri: str) -> dict | None:
 def champion_ab(judge, champion_uri: str, model_uri: str, model_side: list[str], prompts: list[str], seed: int, max_failure_share: float, log=print):
     """The candidate against the champion on the A/B prompts, the champion's sayings generated as the
     candidate's were (same prompts, same seed): (metrics, per-pair rows). Without a champion, or when the
-    candidate is the champion, no pair is judged: `ab_champion_pairs` is 0 (`ab_champion_version` 0: none)."""
+    candidate is the champion (`ab_champion_is_candidate` 1), no pair is judged: `ab_champion_pairs` is 0
+    (`ab_champion_version` 0: none)."""
     from folksy.generation import load_generator
     from folksy.judging.summary import check_failures
 
     champion = find_champion(champion_uri, model_uri)
     if champion is None or champion["is_candidate"] or not model_side:
         log(f"judge: no champion A/B ({'no version holds ' + champion_uri if champion is None else 'the candidate is ' + champion['uri']})")
-        return {"ab_champion_pairs": 0, "ab_champion_version": champion["version"] if champion else 0}, []
+        return {"ab_champion_pairs": 0, "ab_champion_version": champion["version"] if champion else 0,
+                "ab_champion_is_candidate": float(bool(champion and champion["is_candidate"]))}, []
     log(f"judge: A/B against the champion {champion['uri']}")
     champion_side = [outputs[0] for outputs in load_generator(champion["uri"]).generate(prompts, seed=seed, progress=True)]
     outcomes, model_first, champion_first = swap_consistent_ab(judge, model_side, champion_side, prompts, other="champion")
@@ -100,7 +102,7 @@ def champion_ab(judge, champion_uri: str, model_uri: str, model_side: list[str],
         {"prompt": p, "model_saying": m, "champion_saying": c, "outcome": o, "model_first": vars(a), "champion_first": vars(b)}
         for p, m, c, o, a, b in zip(prompts, model_side, champion_side, outcomes, model_first, champion_first)
     ]
-    return {**ab_summary(outcomes, model_side, champion_side, "champion"), "ab_champion_version": champion["version"]}, rows
+    return {**ab_summary(outcomes, model_side, champion_side, "champion"), "ab_champion_version": champion["version"], "ab_champion_is_candidate": 0.0}, rows
 
 
 def ab_line(metrics: dict) -> str:
