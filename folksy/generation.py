@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 from folksy.chat import build_messages, tokenize_example
+from folksy.model_dir import stop_token_ids
 
 
 @dataclass(frozen=True)
@@ -31,13 +32,7 @@ class SayingGenerator:
         self.tokenizer.padding_side = "left"  # decoder-only models generate after the last real token
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        # stop at the chat template's end-of-turn as well as the tokenizer's EOS
-        stop = {self.tokenizer.eos_token_id}
-        for token in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>"):
-            token_id = self.tokenizer.convert_tokens_to_ids(token)
-            if isinstance(token_id, int) and token_id != self.tokenizer.unk_token_id:
-                stop.add(token_id)
-        self.stop_token_ids = sorted(i for i in stop if i is not None)
+        self.stop_token_ids = stop_token_ids(tokenizer)  # EOS and the chat template's end-of-turn
 
     @classmethod
     def from_pretrained(cls, path: str, dtype=None) -> "SayingGenerator":

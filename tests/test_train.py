@@ -147,6 +147,10 @@ def test_train_logs_params_metrics_samples_and_a_loadable_model(store, tiny_qwen
     assert "artifacts/hf_model/model.safetensors" in files
     assert not [f for f in files if f.endswith((".bin", ".pt", ".pth", ".pkl", ".pickle"))]  # safetensors, no pickles
     assert not [f for f in files if "adapter" in f]  # LoRA merged into the base
+    card = (Path(model_dir) / "artifacts" / "hf_model" / "README.md").read_text()  # the directory describes itself
+    assert "| method | lora |" in card and "| steps | 4 |" in card and "best validation loss" in card
+    generation_config = json.loads((Path(model_dir) / "artifacts" / "hf_model" / "generation_config.json").read_text())
+    assert (generation_config["temperature"], generation_config["max_new_tokens"]) == (0.8, 48)
     model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
     [saying] = model.predict(["Tell me something about color."], params={"temperature": 0.0, "max_new_tokens": 6})
     assert isinstance(saying, str)

@@ -84,8 +84,12 @@ def sft_config(recipe: dict, output_dir, bf16: bool):
 
 
 def export_model(trainer, recipe: dict, base_path: str, target) -> None:
-    """Save the trained model as a plain HF directory (safetensors + tokenizer); LoRA merged into the base."""
+    """Save the trained model as a plain HF directory (safetensors + tokenizer); LoRA merged into the base.
+    The directory describes itself (folksy.model_dir): chat template default, sampling, model card."""
     import tempfile
+    from pathlib import Path
+
+    from folksy.model_dir import describe_model_dir
 
     model = trainer.model
     if recipe["method"] == "full":
@@ -102,6 +106,13 @@ def export_model(trainer, recipe: dict, base_path: str, target) -> None:
             base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.bfloat16)
             PeftModel.from_pretrained(base, adapter_dir).merge_and_unload().save_pretrained(target)
     trainer.processing_class.save_pretrained(target)
+    state = trainer.state
+    describe_model_dir(target, {
+        "base_model": recipe["base_model"], "method": recipe["method"], "learning_rate": recipe["learning_rate"],
+        "training examples": len(trainer.train_dataset), "steps": state.global_step,
+        "best validation loss (completion tokens)": f"{state.best_metric:.4f}" if state.best_metric is not None else None,
+        "best checkpoint": Path(state.best_model_checkpoint).name if state.best_model_checkpoint else None,
+    })
 
 
 def sample_sayings(generator, max_new_tokens: int) -> list[str]:
