@@ -65,7 +65,7 @@ def write_generation_config(directory, tokenizer) -> None:
 
 def model_card(facts: dict) -> str:
     """The directory's README.md: what the model is, how to load it with and without MLflow, how it was trained."""
-    from folksy.defaults import MODEL_NAME
+    from folksy.defaults import CORPUS, MODEL_NAME
     from folksy.generation import SAMPLING
 
     base = str(facts.get("base_model", ""))
@@ -78,7 +78,7 @@ def model_card(facts: dict) -> str:
 
 A chat model fine-tuned by folksy (an MLflow project) to answer a request such as
 "Tell me something about rain." with one made-up piece of folk wisdom. It was trained on the template
-engine's corpus (`corpus/training_pairs.jsonl`); how good its sayings are is measured by readers and
+engine's corpus (`{CORPUS}`); how good its sayings are is measured by readers and
 a judge in folksy's `docs/benchmarks.md`, and on the model's page in MLflow (evaluate and judge metrics).
 
 ## Use
