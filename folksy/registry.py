@@ -84,3 +84,57 @@ def write_entry(entry: dict, directory):
         out.write("\n")
     os.replace(staging, target)
     return target
+
+
+def model_description(name: str) -> str:
+    """The registered model's description: what it is, how to load it, what its aliases mean."""
+    return f"""Folksy proverbs: a small chat model fine-tuned to answer a request ("Tell me something about rain.")
+with one short, original piece of made-up folk wisdom.
+
+```python
+import mlflow
+model = mlflow.pyfunc.load_model("models:/{name}@{PRODUCTION_ALIAS}")
+model.predict(["Tell me something about rain."])   # params: temperature, top_p, max_new_tokens, num_return_sequences, seed
+```
+
+Aliases: `{STAGING_ALIAS}` is the newest registered version; `{PRODUCTION_ALIAS}` moves only when a version passes
+folksy's gate (judge figures checked against readers, and A/B wins against the template engine and the version
+in production). Each version's description gives its gate decision and key figures; its tags hold every
+judge metric, and `registry/{name}/v<N>.json` in the project holds the full entry."""
+
+
+# (label, metric key in the judge run's or evaluate run's metrics, format)
+KEY_FIGURES = (
+    ("judge mean (1-5)", "judge", "judge_mean", "{:.2f}"),
+    ("share of judge scores 1-2", "judge", "judge_low_share", "{:.0%}"),
+    ("judge vs readers on real outputs (Spearman)", "judge", "judge_realistic_spearman", "{:.3f}"),
+    ("A/B vs template engine: win", "judge", "ab_engine_win_rate", "{:.0%}"),
+    ("A/B vs template engine: loss", "judge", "ab_engine_loss_rate", "{:.0%}"),
+    ("A/B vs production: win", "judge", "ab_champion_win_rate", "{:.0%}"),
+    ("A/B vs production: loss", "judge", "ab_champion_loss_rate", "{:.0%}"),
+    ("perplexity on test completions", "evaluate", "model/perplexity", "{:.2f}"),
+    ("distinct-2", "evaluate", "model/distinct_2", "{:.3f}"),
+    ("near-copy share of training sayings", "evaluate", "model/near_copy_share", "{:.0%}"),
+    ("prompt adherence", "evaluate", "model/prompt_adherence", "{:.0%}"),
+)
+
+
+def version_description(decision, train, evaluate, judge) -> str:
+    """One version's description (Markdown, as the registry page shows it): the gate's decision and
+    reason first, then what was trained and the figures a reader compares versions by."""
+    if decision.forced:
+        verdict = f"**Forced into {PRODUCTION_ALIAS}** (the gate said: {decision.reason})"
+    elif decision.promote:
+        verdict = f"**Gate passed: {PRODUCTION_ALIAS}.** {decision.reason}"
+    else:
+        verdict = f"**Gate failed: {STAGING_ALIAS} only.** {decision.reason}"
+    params = train.data.params
+    trained = (f"Fine-tuned from `{params.get('base_model', '?')}` ({params.get('method', '?')}, "
+               f"{int(train.data.metrics.get('trained_steps', 0))} steps, learning rate {params.get('learning_rate', '?')}, "
+               f"{params.get('train_examples', '?')} training examples, corpus `{(params.get('corpus_sha256') or '?')[:12]}`).")
+    runs = {"judge": judge, "evaluate": evaluate}
+    rows = [f"| {label} | {form.format(runs[step].data.metrics[key])} |" for label, step, key, form in KEY_FIGURES
+            if runs[step] is not None and key in runs[step].data.metrics]
+    figures = "\n".join(["| figure | value |", "|---|---|", *rows]) if rows else "No judge or evaluate run scored this model."
+    ids = ", ".join(f"{step} `{run.info.run_id}`" for step, run in (("train", train), ("evaluate", evaluate), ("judge", judge)) if run is not None)
+    return f"{verdict}\n\n{trained}\n\n{figures}\n\nRuns: {ids}."

@@ -41,7 +41,7 @@ def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_
     from folksy.errors import FolksyError, fault_point
     from folksy.gate import decide
     from folksy.lineage import alias_version, check_scoring_run, find_scoring_run, finished_step_run
-    from folksy.registry import registry_entry, write_entry
+    from folksy.registry import model_description, registry_entry, version_description, write_entry
     from folksy.tracking import latest_run_id, log_params_once, step_param, step_run
 
     thresholds = GateThresholds(min_judge_mean, max_low_share, min_calibration_spearman, max_injection_mean, min_realistic_spearman, min_realistic_spearman_3to5)
@@ -93,6 +93,9 @@ def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_
             **{key: f"{value:.4f}" for key, value in judge_metrics.items() if key.startswith(("judge_", "ab_"))},
         }
         version = mlflow.register_model(source, model_name, tags=tags).version
+        client.update_model_version(model_name, version, description=version_description(decision, train, evaluate, judge))
+        if not client.get_registered_model(model_name).description:
+            client.update_registered_model(model_name, description=model_description(model_name))
         fault_point("register:after_version")
         client.set_registered_model_alias(model_name, STAGING_ALIAS, version)
         fault_point("register:after_staging")

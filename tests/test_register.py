@@ -82,6 +82,12 @@ def test_gate_pass_moves_production_and_writes_entry(tracking_uri, tmp_path, stu
     assert tags["judge_mean"] == "3.9000" and tags["judge_run_id"] == ids["judge"]
     assert tags["train_run_id"] == ids["train"] and tags["prepare_run_id"] == ids["prepare"]
     assert tags["corpus_sha256"] == "ab" * 32 and tags["base_model"] == "smollm2-135m-instruct"
+    # what the registry page shows: the model says what it is, the version its decision and figures
+    description = MlflowClient().get_model_version("folksy-proverbs", "1").description
+    assert description.startswith("**Gate passed: production.**")
+    assert "| judge mean (1-5) | 3.90 |" in description and "| A/B vs template engine: win | 86% |" in description
+    assert "Fine-tuned from `smollm2-135m-instruct` (full," in description and f"judge `{ids['judge']}`" in description
+    assert 'load_model("models:/folksy-proverbs@production")' in MlflowClient().get_registered_model("folksy-proverbs").description
 
     entry = json.loads((tmp_path / "registry" / "folksy-proverbs" / "v1.json").read_text())
     assert entry["status"] == "production" and entry["model_id"] == "folksy-proverbs/1"
@@ -107,6 +113,8 @@ def test_gate_fail_keeps_production_where_it_was(tracking_uri, tmp_path, stub_mo
     tags = MlflowClient().get_model_version("folksy-proverbs", "2").tags
     assert tags["gate_passed"] == "false"
     assert "judge_low_share 0.220 is not < 0.1" in tags["gate_reason"]
+    description = MlflowClient().get_model_version("folksy-proverbs", "2").description
+    assert description.startswith("**Gate failed: staging only.**") and "judge_mean 3.100 is not >= 3.5" in description
     entry = json.loads((tmp_path / "registry" / "folksy-proverbs" / "v2.json").read_text())
     assert entry["status"] == "staging"
 
@@ -123,6 +131,7 @@ def test_force_promotes_and_records_it(tracking_uri, tmp_path, stub_model_file):
     tags = MlflowClient().get_model_version("folksy-proverbs", "1").tags
     assert tags["gate_passed"] == "false" and tags["gate_forced"] == "true"
     assert tags["gate_reason"].startswith("forced despite gate")
+    assert MlflowClient().get_model_version("folksy-proverbs", "1").description.startswith("**Forced into production**")
 
 
 @pytest.mark.slow
