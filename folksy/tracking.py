@@ -10,6 +10,7 @@ from folksy.defaults import PROJECT_ROOT
 
 DEFAULT_EXPERIMENT = "folksy"
 PARENT_RUN_ENV = "FOLKSY_PARENT_RUN_ID"  # set by `main` so that each step run nests under it
+LONG_STEPS = ("train", "evaluate", "judge")  # minutes each: their runs log system metrics (CPU, memory, disk)
 
 
 def tracking_uri() -> str:
@@ -79,7 +80,8 @@ def step_run(step: str, run_id: str | None = None):
     """Open (or resume) the MLflow run for one step.
 
     The run is named after the step and tagged `folksy.step`; any exception, Ctrl-C or SIGTERM ends it
-    FAILED rather than leaving it RUNNING. Under `main` it nests below the parent run.
+    FAILED rather than leaving it RUNNING. Under `main` it nests below the parent run. The long steps
+    (LONG_STEPS) log system metrics.
     """
     mlflow = configure()
     previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
@@ -88,7 +90,9 @@ def step_run(step: str, run_id: str | None = None):
     if parent:
         tags["mlflow.parentRunId"] = parent
     try:
-        with mlflow.start_run(run_id=run_id or os.environ.get("MLFLOW_RUN_ID") or None, run_name=step, tags=tags) as run:
+        # MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING, when set, decides for every step
+        system_metrics = None if os.environ.get("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING") else step in LONG_STEPS
+        with mlflow.start_run(run_id=run_id or os.environ.get("MLFLOW_RUN_ID") or None, run_name=step, tags=tags, log_system_metrics=system_metrics) as run:
             mlflow.set_tag("mlflow.runName", step)
             commit = git_commit()
             if commit:

@@ -57,7 +57,6 @@ def train(config, prepare_run_id, overrides, output_dir):
     state = read_state(out, digest) if is_main else None
     resume_from = latest_checkpoint(out) if (state or not is_main) and out.is_dir() else None
 
-    os.environ.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")  # CPU, memory, disk next to the loss
     launched_as = os.environ.get("MLFLOW_RUN_ID")  # `mlflow run` (and `main`) made a run and will report it
     if is_main:
         fail_orphaned_runs(mlflow)
@@ -88,12 +87,12 @@ def _train(mlflow, recipe, prepare_run, out, resume_from, run, is_main, commit) 
 
     from folksy.base_models import resolve_base_model
     from folksy.generation import SayingGenerator
-    from folksy.lineage import download_splits
+    from folksy.lineage import download_splits, log_split_datasets
     from folksy.plots import plot_loss_curve
     from folksy.pyfunc_model import model_kwargs
     from folksy.tracking import log_params_once, metric_history
     from folksy.training.checkpoints import write_state
-    from folksy.training.sft import SAMPLE_PROMPTS, build_trainer, export_model, load_base, sample_sayings, training_rows
+    from folksy.training.sft import SAMPLE_PROMPTS, build_trainer, export_model, load_base, sample_sayings, subsample_rows, training_rows
     from folksy.training.trainer import bf16_supported, keep_freed_memory
 
     bf16 = recipe["bf16"] and bf16_supported()
@@ -114,6 +113,7 @@ def _train(mlflow, recipe, prepare_run, out, resume_from, run, is_main, commit) 
             if resume_from:  # the code may have moved on since the run started; the param keeps the first commit
                 mlflow.set_tag("folksy.resumed_at_commit", params.pop("git_commit"))
             log_params_once(params)  # a resumed run logged them already; `mlflow run` logged its own three
+            log_split_datasets(prepare_run.info.run_id, {s: subsample_rows(splits[s], recipe[f"{s}_subsample"], recipe["seed"]) for s in ("train", "val")})
 
         model, tokenizer = load_base(recipe, base.path, bf16)
         before_path = out / "samples_before.json"  # kept beside the checkpoints, for a resumed run's table

@@ -40,6 +40,27 @@ def test_step_run_nests_under_main(tracking_uri, monkeypatch):
     assert mlflow.get_run(child.info.run_id).data.tags["mlflow.parentRunId"] == parent.info.run_id
 
 
+def test_the_long_steps_log_system_metrics_and_the_environment_can_say_otherwise(tracking_uri, monkeypatch):
+    import time
+
+    import mlflow
+
+    monkeypatch.delenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING")  # the suite turns them off (conftest.py)
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING", "1")
+
+    def system_metrics_of(step):
+        with tracking.step_run(step) as run:
+            time.sleep(2)
+        return {key for key in mlflow.get_run(run.info.run_id).data.metrics if key.startswith("system/")}
+
+    for step in tracking.LONG_STEPS:
+        assert "system/cpu_utilization_percentage" in system_metrics_of(step), step
+    assert system_metrics_of("register") == set()  # seconds long: nothing to watch
+    monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
+    assert system_metrics_of("judge") == set()
+
+
 def test_earlier_runs_are_found_in_the_experiment_mlflow_run_chose(tracking_uri, monkeypatch):
     """`mlflow run` without --experiment-name puts every step in `Default` and tells the step only its
     run id: train must find prepare there, not in the `folksy` experiment that may not exist."""
