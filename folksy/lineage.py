@@ -88,33 +88,50 @@ def download_splits(prepare_run_id: str, names, directory) -> dict[str, list[dic
     return rows
 
 
-def log_test_dataset(prepare_run_id: str, test_rows: list[dict], run_id: str) -> None:
-    """Link the test split to this run as a dataset input.
+SPLIT_CONTEXTS = {"train": "training", "val": "validation", "test": "testing"}  # MLflow's dataset contexts
 
-    The prepare run logged it already (context "testing"); linking that very dataset keeps one name
-    and digest across prepare, train and evaluate in the UI. A prepare run without one gets a new one.
-    """
-    import mlflow
+
+def split_frame(rows: list[dict]):
+    """Split rows (folksy.data.read_split) as the table MLflow shows for a dataset; the one shape
+    prepare, train and evaluate log, so the same rows have the same digest in every run."""
     import pandas as pd
-    from mlflow import MlflowClient
-    from mlflow.entities import DatasetInput, InputTag
 
     from folksy.chat import user_prompt
 
-    client = MlflowClient()
-    for logged in client.get_run(prepare_run_id).inputs.dataset_inputs:
-        if any(tag.key == "mlflow.data.context" and tag.value == "testing" for tag in logged.tags):
-            client.log_inputs(run_id, [DatasetInput(logged.dataset, [InputTag("mlflow.data.context", "testing")])])
-            return
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "input": [user_prompt(row) for row in test_rows],
-            "output": [row["output"] for row in test_rows],
-            "meta_template": [row["meta_template"] for row in test_rows],
-            "input_type": [row["input_type"] for row in test_rows],
+            "input": [user_prompt(row) for row in rows],
+            "output": [row["output"] for row in rows],
+            "meta_template": [row["meta_template"] for row in rows],
+            "input_type": [row["input_type"] for row in rows],
         }
     )
-    mlflow.log_input(mlflow.data.from_pandas(frame, name="folksy-test", targets="output"), context="testing")
+
+
+def log_split_datasets(prepare_run_id: str, rows_by_split: dict[str, list[dict]]) -> None:
+    """Link the split rows a step used to its (active) run as dataset inputs.
+
+    Rows that are a whole split link the prepare run's own dataset, which keeps one name and digest across
+    prepare, train and evaluate in the UI; a subsample (train's `train_subsample`) is logged as a dataset
+    of exactly those rows, named for it (`folksy-train-2000-of-25000`).
+    """
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.entities import DatasetInput, InputTag
+
+    client = MlflowClient()
+    run_id = mlflow.active_run().info.run_id
+    prepare = client.get_run(prepare_run_id)
+    logged = {item.dataset.name: item.dataset for item in prepare.inputs.dataset_inputs}
+    for split, rows in rows_by_split.items():
+        whole = prepare.data.metrics.get(f"rows_{split}", len(rows)) == len(rows)
+        if whole and f"folksy-{split}" in logged:
+            client.log_inputs(run_id, [DatasetInput(logged[f"folksy-{split}"], [InputTag("mlflow.data.context", SPLIT_CONTEXTS[split])])])
+            continue
+        name = f"folksy-{split}" if whole else f"folksy-{split}-{len(rows)}-of-{int(prepare.data.metrics[f'rows_{split}'])}"
+        source = prepare.data.params.get("corpus") or "corpus"
+        dataset = mlflow.data.from_pandas(split_frame(rows), source=source, name=name, targets="output")
+        mlflow.log_input(dataset, context=SPLIT_CONTEXTS[split])
 
 
 def find_scoring_run(client, experiment_ids, step: str, model_uri: str):

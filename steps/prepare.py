@@ -35,6 +35,7 @@ def prepare(corpus, seed, train_ratio, val_ratio, test_ratio, on_error):
     from folksy.defaults import project_path
     from folksy.errors import FolksyError
     from folksy.jsonl import write_jsonl
+    from folksy.lineage import SPLIT_CONTEXTS
     from folksy.plots import plot_split_families
     from folksy.tracking import step_run
 
@@ -95,7 +96,7 @@ def prepare(corpus, seed, train_ratio, val_ratio, test_ratio, on_error):
                 frame = pd.read_json(out / f"{name}.jsonl", lines=True)[["output", "meta_template", "input_type"]]
                 frame.insert(0, "input", [row["input"] for row in splits[name]])
                 dataset = mlflow.data.from_pandas(frame, source=str(corpus_path), name=f"folksy-{name}", targets="output")
-                mlflow.log_input(dataset, context={"train": "training", "val": "validation", "test": "testing"}[name])
+                mlflow.log_input(dataset, context=SPLIT_CONTEXTS[name])
         click.echo(
             f"prepare: {len(rows)} pairs ({duplicates} duplicates, {len(bad)} bad lines dropped) -> "
             f"train {stats['train']['rows']} / val {stats['val']['rows']} / test {stats['test']['rows']}; run {run.info.run_id}"

@@ -8,6 +8,7 @@ Writes: params            the resolved recipe, base_model_revision, prepare_run_
         metrics           per step: loss, learning_rate, grad_norm, tokens_per_second (real, non-pad); per eval
                           (and step 0): eval_loss, eval_perplexity; best_eval_loss, trained_steps; system metrics
         artifacts         loss_curve.png; samples.json, a table of fixed prompts before/after training
+        datasets          the train and val rows trained on (a subsample is named for itself: folksy-train-N-of-M)
         model             runs:/<run id>/model, a pyfunc model (safetensors, LoRA merged) for evaluate, judge, register
 Checkpoints go to --output-dir. If a run dies (even by SIGKILL), the same command with the same --output-dir
 resumes from its latest checkpoint: in the same run, or, under `mlflow run`, in the run it reports.

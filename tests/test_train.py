@@ -134,6 +134,9 @@ def test_train_logs_params_metrics_samples_and_a_loadable_model(store, tiny_qwen
 
     client = MlflowClient()
     assert {a.path for a in client.list_artifacts(run_id)} == {"loss_curve.png", "samples.json"}
+    datasets = {(d.dataset.name, {t.key: t.value for t in d.tags}["mlflow.data.context"]) for d in client.get_run(run_id).inputs.dataset_inputs}
+    prepared = client.get_run(prepare_run_id).data.metrics  # the rows trained on, named for the subsample
+    assert datasets == {(f"folksy-train-32-of-{prepared['rows_train']:.0f}", "training"), (f"folksy-val-8-of-{prepared['rows_val']:.0f}", "validation")}
     [logged] = client.search_logged_models([run.info.experiment_id])  # MLflow 3 keeps models beside the run
     assert logged.source_run_id == run_id and logged.name == "model"
     png = client.download_artifacts(run_id, "loss_curve.png", str(tmp_path))

@@ -14,15 +14,17 @@ SAMPLE_PROMPTS = (
 )
 
 
+def subsample_rows(rows: list[dict], subsample: int, seed: int) -> list[dict]:
+    """A seeded subsample of split rows if `subsample` is set and smaller than the split, else all of them."""
+    import random
+
+    return random.Random(seed).sample(rows, subsample) if subsample and subsample < len(rows) else rows
+
+
 def training_rows(rows: list[dict], subsample: int, seed: int) -> list[dict]:
     """The prompt/completion part of prepare's split rows (folksy.data.read_split), a seeded subsample
     of them if `subsample` is set: what TRL's SFTTrainer takes."""
-    import random
-
-    rows = [{"prompt": row["prompt"], "completion": row["completion"]} for row in rows]
-    if subsample and subsample < len(rows):
-        rows = random.Random(seed).sample(rows, subsample)
-    return rows
+    return [{"prompt": row["prompt"], "completion": row["completion"]} for row in subsample_rows(rows, subsample, seed)]
 
 
 def load_base(recipe: dict, path: str, bf16: bool):
