@@ -151,7 +151,7 @@ def find_scoring_run(client, experiment_ids, step: str, model_uri: str):
     return max(found, key=lambda run: run.info.start_time, default=None)
 
 
-def finished_step_run(client, run_id: str, step: str):
+def finished_step_run(client, run_id: str, step: str, needed_by: str = "register"):
     """The run given as --<step>-run-id, refused in one line unless it exists and is a FINISHED `step` run."""
     option = f"--{step}-run-id '{run_id}'"
     try:
@@ -160,7 +160,7 @@ def finished_step_run(client, run_id: str, step: str):
         raise FolksyError(f"{option}: no such run") from None
     kind, status = run.data.tags.get("folksy.step", "non-folksy"), run.info.status
     if kind != step or status != "FINISHED":
-        raise FolksyError(f"{option}: a {status} {kind} run; register needs a FINISHED {step} run")
+        raise FolksyError(f"{option}: a {status} {kind} run; {needed_by} needs a FINISHED {step} run")
     return run
 
 

@@ -34,6 +34,7 @@ def train(config, prepare_run_id, overrides, output_dir):
 
     from folksy.defaults import project_path
     from folksy.errors import FolksyError
+    from folksy.lineage import finished_step_run
     from folksy.training.checkpoints import STATE_FILE, adopt_run, fail_orphaned_runs, latest_checkpoint, output_dir_for, read_state, write_state
     from folksy.training.recipe import load_recipe
     from folksy.tracking import configure, current_experiment, experiment_name, git_commit, latest_run_id, step_run
@@ -45,12 +46,7 @@ def train(config, prepare_run_id, overrides, output_dir):
         experiment = current_experiment()
         where = experiment.name if experiment else experiment_name()
         raise FolksyError(f"--prepare-run-id: experiment '{where}' has no finished prepare run; run `mlflow run . -e prepare` first")
-    try:
-        prepare_run = mlflow.get_run(prepare_run_id)
-    except Exception:
-        raise FolksyError(f"--prepare-run-id '{prepare_run_id}': no such run") from None
-    if prepare_run.info.status != "FINISHED":
-        raise FolksyError(f"--prepare-run-id '{prepare_run_id}': that run is {prepare_run.info.status}, not FINISHED")
+    prepare_run = finished_step_run(mlflow.MlflowClient(), prepare_run_id, "prepare", needed_by="train")
 
     is_main = int(os.environ.get("RANK", "0")) == 0  # under `accelerate launch`, only rank 0 talks to MLflow
     digest = hashlib.sha256(json.dumps([recipe, prepare_run_id], sort_keys=True).encode()).hexdigest()
