@@ -2,6 +2,7 @@
 
   folksy generate "Tell me something about rain." -n 3 --temperature 0.8
   folksy status
+  folksy export-gguf --type q8_0      # the production model as one GGUF file for llama.cpp / Ollama
 """
 
 import click
@@ -74,6 +75,51 @@ def status(model_name):
         if "ab_engine_win_rate" in ab:
             met = ", ".join(f"{target} {'met' if ok else 'not met'}" for target, ok in targets(ab).items())
             click.echo(f"        A/B: {ab_line(ab)}  (target {met})")
+
+
+@cli.command("export-gguf", help="Write a folksy model as a GGUF file (llama.cpp, Ollama), check it loads back and answers "
+             "as the original does, and log it to the model's train run with a tag on the version.")
+@click.option("--model", "model_uri", default=PRODUCTION_URI, show_default=True, help="Any MLflow model URI of a folksy model.")
+@click.option("--type", "quantization", type=click.Choice(["f16", "q8_0"]), default="q8_0", show_default=True, help="f16: exact to half precision; q8_0: 8-bit blocks, half the size.")
+@click.option("--output", default="", help="The .gguf file to write [default: exports/<model>-<version or run>.<type>.gguf].")
+@click.option("--log/--no-log", default=True, show_default=True, help="Log the file as an artifact of the model's train run and tag its version.")
+def export_gguf(model_uri, quantization, output, log):
+    from pathlib import Path
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    from folksy.defaults import PROJECT_ROOT
+    from folksy.errors import FolksyError
+    from folksy.generation import SayingGenerator, hf_model_dir
+    from folksy.gguf_export import CHECK_PROMPTS, greedy_agreement, load_gguf_generator, write_gguf
+    from folksy.lineage import model_version_of, source_run_id
+
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
+    except Exception as error:
+        raise FolksyError(f"--model '{model_uri}': cannot be loaded ({type(error).__name__})") from None
+    hf_dir = hf_model_dir(local)
+    if hf_dir is None:
+        raise FolksyError(f"--model '{model_uri}': not a folksy pyfunc model (its MLmodel names no hf_model artifact)")
+    version = model_version_of(model_uri)
+    run_id = source_run_id(model_uri)
+    label = f"{version.name}-v{version.version}" if version else f"run-{run_id or 'model'}"
+    target = Path(output) if output else PROJECT_ROOT / "exports" / f"{label}.{quantization}.gguf"
+    write_gguf(hf_dir, target, quantization)
+    equal, pairs = greedy_agreement(SayingGenerator.from_pretrained(str(hf_dir)), load_gguf_generator(target))
+    agreement = f"{equal}/{len(CHECK_PROMPTS)}"
+    click.echo(f"export-gguf: {target} ({target.stat().st_size / 2**20:.1f} MiB); greedy sayings equal to the original's on {agreement} prompts")
+    for prompt, original, exported in pairs:
+        if original != exported:
+            click.echo(f"  differs on {prompt!r}: {original!r} vs {exported!r}")
+    if log and run_id:
+        client = MlflowClient()
+        client.log_artifact(run_id, str(target), artifact_path="gguf")
+        if version:
+            client.set_model_version_tag(version.name, version.version, f"gguf_{quantization}", f"runs:/{run_id}/gguf/{target.name}")
+            client.set_model_version_tag(version.name, version.version, f"gguf_{quantization}_greedy_agreement", agreement)
+        click.echo(f"export-gguf: logged as runs:/{run_id}/gguf/{target.name}" + (f", tagged on {version.name} v{version.version}" if version else ""))
 
 
 def main():

@@ -4,6 +4,22 @@ scored a model. MLflow, but no model code."""
 from folksy.errors import FolksyError
 
 
+def model_version_of(model_uri: str):
+    """The registered version that models:/<name>@<alias> or models:/<name>/<version> names; None for any other URI."""
+    if not model_uri.startswith("models:/"):
+        return None
+    from mlflow import MlflowClient
+
+    reference = model_uri[len("models:/") :].rstrip("/")
+    if "@" in reference:
+        name, alias = reference.split("@", 1)
+        return MlflowClient().get_model_version_by_alias(name, alias)
+    if "/" in reference:
+        name, number = reference.rsplit("/", 1)
+        return MlflowClient().get_model_version(name, number)
+    return None
+
+
 def source_run_id(model_uri: str) -> str | None:
     """The run that logged a model: the id in runs:/<id>/..., or the source run of a registered version
     (models:/<name>@<alias>, models:/<name>/<version>) or of a logged model (models:/<model id>)."""
@@ -13,16 +29,9 @@ def source_run_id(model_uri: str) -> str | None:
         return None
     from mlflow import MlflowClient
 
-    reference = model_uri[len("models:/") :].rstrip("/")
-    client = MlflowClient()
     try:
-        if "@" in reference:
-            name, alias = reference.split("@", 1)
-            return client.get_model_version_by_alias(name, alias).run_id
-        if "/" in reference:
-            name, number = reference.rsplit("/", 1)
-            return client.get_model_version(name, number).run_id
-        return client.get_logged_model(reference).source_run_id
+        version = model_version_of(model_uri)
+        return version.run_id if version else MlflowClient().get_logged_model(model_uri[len("models:/") :].rstrip("/")).source_run_id
     except Exception as error:
         raise FolksyError(f"--model-uri '{model_uri}': no such registered or logged model ({type(error).__name__})") from None
 
@@ -108,12 +117,12 @@ def split_frame(rows: list[dict]):
     )
 
 
-def log_split_datasets(prepare_run_id: str, rows_by_split: dict[str, list[dict]]) -> None:
+def log_split_datasets(prepare_run_id: str, rows_by_split: dict[str, list[dict]]) -> dict:
     """Link the split rows a step used to its (active) run as dataset inputs.
 
     Rows that are a whole split link the prepare run's own dataset, which keeps one name and digest across
     prepare, train and evaluate in the UI; a subsample (train's `train_subsample`) is logged as a dataset
-    of exactly those rows, named for it (`folksy-train-2000-of-25000`).
+    of exactly those rows, named for it (`folksy-train-2000-of-25000`). Returns the datasets by split.
     """
     import mlflow
     from mlflow import MlflowClient
@@ -123,15 +132,43 @@ def log_split_datasets(prepare_run_id: str, rows_by_split: dict[str, list[dict]]
     run_id = mlflow.active_run().info.run_id
     prepare = client.get_run(prepare_run_id)
     logged = {item.dataset.name: item.dataset for item in prepare.inputs.dataset_inputs}
+    datasets = {}
     for split, rows in rows_by_split.items():
         whole = prepare.data.metrics.get(f"rows_{split}", len(rows)) == len(rows)
         if whole and f"folksy-{split}" in logged:
-            client.log_inputs(run_id, [DatasetInput(logged[f"folksy-{split}"], [InputTag("mlflow.data.context", SPLIT_CONTEXTS[split])])])
+            datasets[split] = logged[f"folksy-{split}"]
+            client.log_inputs(run_id, [DatasetInput(datasets[split], [InputTag("mlflow.data.context", SPLIT_CONTEXTS[split])])])
             continue
         name = f"folksy-{split}" if whole else f"folksy-{split}-{len(rows)}-of-{int(prepare.data.metrics[f'rows_{split}'])}"
         source = prepare.data.params.get("corpus") or "corpus"
-        dataset = mlflow.data.from_pandas(split_frame(rows), source=source, name=name, targets="output")
-        mlflow.log_input(dataset, context=SPLIT_CONTEXTS[split])
+        datasets[split] = mlflow.data.from_pandas(split_frame(rows), source=source, name=name, targets="output")
+        mlflow.log_input(datasets[split], context=SPLIT_CONTEXTS[split])
+    return datasets
+
+
+def logged_model_id(model_uri: str) -> str | None:
+    """The MLflow 3 logged model behind a model URI (`runs:/…/model`, `models:/name@alias`), or None
+    for a plain model directory or a model logged without one."""
+    from mlflow.models import get_model_info
+
+    try:
+        return get_model_info(model_uri).model_id
+    except Exception:  # a directory, a pre-MLflow-3 model: the metrics stay on the run alone
+        return None
+
+
+def log_metrics_for_model(metrics: dict, model_uri: str, describes_model, dataset=None) -> None:
+    """Log a step's metrics to its run; those that `describes_model(key)` picks also show on the logged
+    model's page (and, with `dataset`, against that dataset), as MLflow 3 links metrics to models."""
+    import mlflow
+
+    model_id = logged_model_id(model_uri)
+    about_model = {key: value for key, value in metrics.items() if model_id and describes_model(key)}
+    if about_model:
+        mlflow.log_metrics(about_model, model_id=model_id, dataset=dataset)
+    rest = {key: value for key, value in metrics.items() if key not in about_model}
+    if rest:
+        mlflow.log_metrics(rest)
 
 
 def find_scoring_run(client, experiment_ids, step: str, model_uri: str):

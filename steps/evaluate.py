@@ -63,7 +63,7 @@ def evaluate(model_uri, prepare_run_id, base_model, quick, num_prompts, base_pro
             SYSTEMS, Stopwatch, generate_all, generations_table, inference_dtype, score_all, train_family_classifier,
         )
         from folksy.generation import SAMPLING
-        from folksy.lineage import download_splits, log_split_datasets, resolve_inputs
+        from folksy.lineage import download_splits, log_metrics_for_model, log_split_datasets, resolve_inputs
         from folksy.plots import plot_family_coverage, plot_nn_similarity
 
         watch = Stopwatch()
@@ -95,7 +95,7 @@ def evaluate(model_uri, prepare_run_id, base_model, quick, num_prompts, base_pro
                     "min_family_confidence": family_classifier.MIN_FAMILY_CONFIDENCE,
                 }
             )
-            log_split_datasets(inputs["prepare_run_id"], {"test": splits["test"]})
+            test_dataset = log_split_datasets(inputs["prepare_run_id"], {"test": splits["test"]})["test"]
             base = resolve_base_model(inputs["base_model"])
             mlflow.log_params({"base_model_source": base.source, "base_model_revision": base.revision[:40]})
             watch.lap("load_data")
@@ -136,7 +136,7 @@ def evaluate(model_uri, prepare_run_id, base_model, quick, num_prompts, base_pro
             logged["family_classifier_unclassified_share"] = classifier_quality["unclassified_share"]
             logged.update({f"time/{name}": value for name, value in watch.laps.items()})
             mlflow.log_params({"bleu_signature": bleu_signature, "training_sayings": len(training_sayings)})
-            mlflow.log_metrics(logged)
+            log_metrics_for_model(logged, inputs["model_uri"], lambda key: key.startswith("model/"), dataset=test_dataset)
             mlflow.log_table(table, artifact_file="generations.json")
             mlflow.log_artifacts(str(out))
 

@@ -80,8 +80,8 @@ def judge(model_uri, prepare_run_id, backend, endpoint_url, endpoint_model, loca
         from folksy.judging.critic_data import CALIBRATION_PATH, REALISTIC_PATH, load_calibration, realistic_heldout
         from folksy.judging.results import write_results
         from folksy.judging.sampling import stratified_sample
-        from folksy.judging.summary import calibration_summary, check_failures, group_means, judge_line, realistic_summary, score_summary
-        from folksy.lineage import download_splits, resolve_inputs
+        from folksy.judging.summary import calibration_summary, check_failures, describes_model, group_means, judge_line, realistic_summary, score_summary
+        from folksy.lineage import download_splits, log_metrics_for_model, resolve_inputs
         from folksy.plots import plot_judge_summary
         from folksy.tracking import redact_url
 
@@ -134,7 +134,7 @@ def judge(model_uri, prepare_run_id, backend, endpoint_url, endpoint_model, loca
         ab = (ab_prompts, ab_rows, model_side, engine_side, outcomes, model_first, engine_first), champion_rows
         write_results(out, the_judge.judge_id, sample, prompts, sayings, judgements, ab, heldout, calibration)
         plot_judge_summary(judgements, heldout, calibration, outcomes, out / "judge_summary.png", metrics)
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        log_metrics_for_model({k: float(v) for k, v in metrics.items()}, model_uri, describes_model)
         mlflow.log_artifacts(str(out))
         mlflow.log_table({"input_type": [str(r.get("input_type")) for r in sample], "prompt": prompts, "saying": sayings,
                           "score": [j.score for j in judgements], "justification": [j.justification for j in judgements]},

@@ -33,3 +33,36 @@ def test_a_whole_split_links_the_prepare_runs_dataset_and_a_subsample_is_named_f
     [subsample] = MlflowClient().get_run(part.info.run_id).inputs.dataset_inputs
     assert subsample.dataset.name == "folksy-train-2-of-3" and subsample.dataset.digest != prepared.dataset.digest
     assert {tag.key: tag.value for tag in subsample.tags}["mlflow.data.context"] == "training"
+
+
+def test_metrics_about_the_model_show_on_the_logged_model_and_all_stay_on_the_run(tracking_uri, tmp_path):
+    import textwrap
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    from folksy.lineage import log_metrics_for_model
+    from folksy.tracking import configure
+
+    configure()
+    stub = tmp_path / "stub.py"  # a real models-from-code pyfunc: what it predicts does not matter here
+    stub.write_text(textwrap.dedent("""
+        import mlflow
+        class Stub(mlflow.pyfunc.PythonModel):
+            def predict(self, context, model_input, params=None):
+                return list(model_input)
+        mlflow.models.set_model(Stub())
+    """))
+    with mlflow.start_run(run_name="train") as train:
+        model_id = mlflow.pyfunc.log_model(name="model", python_model=str(stub)).model_id
+    dataset = mlflow.data.from_pandas(split_frame(split_rows(2)), source="corpus/training_pairs.jsonl", name="folksy-test")
+    figures = {"model/bleu": 12.5, "base/bleu": 3.0}
+    with mlflow.start_run(run_name="evaluate") as evaluate:
+        log_metrics_for_model(figures, f"runs:/{train.info.run_id}/model", lambda key: key.startswith("model/"), dataset=dataset)
+    with mlflow.start_run(run_name="evaluate") as of_a_directory:
+        log_metrics_for_model(figures, str(tmp_path), lambda key: True)  # no logged model: the run keeps them all
+
+    [on_model] = MlflowClient().get_logged_model(model_id).metrics
+    assert (on_model.key, on_model.value, on_model.run_id, on_model.dataset_name) == ("model/bleu", 12.5, evaluate.info.run_id, "folksy-test")
+    assert MlflowClient().get_run(evaluate.info.run_id).data.metrics == figures
+    assert MlflowClient().get_run(of_a_directory.info.run_id).data.metrics == figures

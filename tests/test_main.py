@@ -109,6 +109,22 @@ def test_a_pipeline_killed_during_training_resumes_it_when_started_again(pipelin
     assert step_runs(pipeline)["register"][0].data.params["train_run_id"] == resumed.info.run_id
 
 
+def test_the_trained_model_carries_its_evaluate_and_judge_figures(pipeline):
+    """MLflow 3 links metrics to the logged model: its page shows the fine-tuned model's own figures
+    (not the base model's or the engine's, nor the judge's calibration), each from the run that measured it."""
+    client = client_for(pipeline)
+    by_step = step_runs(pipeline)
+    train, evaluate, judge = by_step["train"][-1], by_step["evaluate"][0], by_step["judge"][0]
+    [logged] = [m for m in client.search_logged_models([train.info.experiment_id]) if m.source_run_id == train.info.run_id]
+    metrics = {metric.key: metric for metric in logged.metrics}
+    assert metrics["model/distinct_2"].run_id == evaluate.info.run_id and metrics["model/distinct_2"].dataset_name == "folksy-test"
+    assert metrics["judge_mean"].value == judge.data.metrics["judge_mean"] and metrics["judge_mean"].run_id == judge.info.run_id
+    assert "ab_engine_win_rate" in metrics
+    assert not [key for key in metrics if key.startswith(("base/", "engine/", "judge_calibration", "judge_realistic"))]
+    names = {(d.dataset.name, d.tags[0].value) for d in client.get_run(train.info.run_id).inputs.dataset_inputs}
+    assert {name.split("-of-")[0] for name, _ in names} == {"folksy-train-64", "folksy-val-16"}
+
+
 def test_rerun_reuses_every_finished_step(pipeline):
     out = pipeline["second"].stdout + pipeline["second"].stderr
     for position, step in enumerate(STEPS, start=1):
@@ -124,6 +140,7 @@ def test_registered_version_has_staging_and_production_iff_gate_passed(pipeline)
     passed = version.tags["gate_passed"] == "true"
     assert ("production" in model.aliases) == passed
     assert version.tags["gate_reason"]
+    assert version.description.startswith("**Gate") and version.tags["gate_reason"] in version.description
     entry = json.loads((pipeline["home"] / "registry" / "folksy-proverbs" / "v1.json").read_text())
     assert entry["model_id"] == "folksy-proverbs/1"
     assert entry["status"] == ("production" if passed else "staging")

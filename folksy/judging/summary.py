@@ -55,6 +55,12 @@ def _ranks(values: list[float]) -> list[float]:
     return ranks
 
 
+def describes_model(key: str) -> bool:
+    """Whether a judge-run metric is about the model judged (its scores, its A/B), and so belongs on the
+    model's page too, rather than about the judge itself (calibration, real-output agreement, injection)."""
+    return key.startswith(("judge_", "ab_")) and not key.startswith(("judge_calibration", "judge_realistic", "judge_injection"))
+
+
 def calibration_summary(judgements: list[Judgement], items: list[dict]) -> dict[str, float]:
     """How far the judge agrees with the labelled held-out items: Spearman, MAE, injection mean, failures."""
     pairs = [(j.score, item) for j, item in zip(judgements, items) if j.score is not None]
