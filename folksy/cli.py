@@ -86,22 +86,14 @@ def status(model_name):
 def export_gguf(model_uri, quantization, output, log):
     from pathlib import Path
 
-    import mlflow
     from mlflow import MlflowClient
 
     from folksy.defaults import PROJECT_ROOT
-    from folksy.errors import FolksyError
-    from folksy.generation import SayingGenerator, hf_model_dir
+    from folksy.generation import SayingGenerator, download_hf_dir
     from folksy.gguf_export import CHECK_PROMPTS, greedy_agreement, load_gguf_generator, write_gguf
     from folksy.lineage import model_version_of, source_run_id
 
-    try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
-    except Exception as error:
-        raise FolksyError(f"--model '{model_uri}': cannot be loaded ({type(error).__name__})") from None
-    hf_dir = hf_model_dir(local)
-    if hf_dir is None:
-        raise FolksyError(f"--model '{model_uri}': not a folksy pyfunc model (its MLmodel names no hf_model artifact)")
+    hf_dir = download_hf_dir(model_uri, option="--model")
     version = model_version_of(model_uri)
     run_id = source_run_id(model_uri)
     label = f"{version.name}-v{version.version}" if version else f"run-{run_id or 'model'}"

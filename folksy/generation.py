@@ -136,20 +136,28 @@ def load_generator(model_uri: str) -> SayingGenerator:
     """
     from pathlib import Path
 
-    from folksy.errors import FolksyError
-
     if Path(model_uri).is_dir() and (Path(model_uri) / "config.json").is_file():
         return SayingGenerator.from_pretrained(model_uri)
+    return SayingGenerator.from_pretrained(str(download_hf_dir(model_uri)))
+
+
+def download_hf_dir(model_uri: str, option: str = "model_uri"):
+    """Download a folksy pyfunc model and return its Hugging Face directory; refused in one line naming
+    `option` when the URI cannot be loaded or is not a folksy model."""
+    from pathlib import Path
+
     import mlflow
+
+    from folksy.errors import FolksyError
 
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
     except Exception as error:
-        raise FolksyError(f"model_uri '{model_uri}': cannot be loaded ({type(error).__name__}: {str(error).splitlines()[0][:200]})") from None
+        raise FolksyError(f"{option} '{model_uri}': cannot be loaded ({type(error).__name__}: {str(error).splitlines()[0][:200]})") from None
     hf_dir = hf_model_dir(local)
     if hf_dir is None:
-        raise FolksyError(f"model_uri '{model_uri}': not a folksy pyfunc model (its MLmodel names no hf_model artifact)")
-    return SayingGenerator.from_pretrained(str(hf_dir))
+        raise FolksyError(f"{option} '{model_uri}': not a folksy pyfunc model (its MLmodel names no hf_model artifact)")
+    return hf_dir
 
 
 def hf_model_dir(model_dir):

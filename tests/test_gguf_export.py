@@ -129,3 +129,30 @@ def test_export_gguf_writes_checks_and_logs_the_registered_version(tracking_uri,
     missing = subprocess.run([sys.executable, "-m", "folksy.cli", "export-gguf", "--model", "models:/folksy-proverbs/9"],
                              cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert missing.returncode != 0 and missing.stderr.strip().splitlines()[-1].startswith("Error: --model 'models:/folksy-proverbs/9': cannot be loaded")
+
+
+@pytest.mark.slow
+def test_the_embedded_model_exports_exactly_in_f16(embedded_model_dir, tmp_path):
+    """SmolLM2-135M-Instruct, the real architecture and tokenizer: the F16 file answers all 20 check
+    prompts as the float16-rounded original does (benchmarks/gguf_export.py compares with float32)."""
+    import torch
+
+    from folksy.generation import SayingGenerator
+
+    path = write_gguf(embedded_model_dir, tmp_path / "embedded.f16.gguf", "f16")
+    reference = SayingGenerator.from_pretrained(half_rounded(embedded_model_dir, tmp_path / "reference"), dtype=torch.float32)
+    equal, pairs = greedy_agreement(reference, load_gguf_generator(path))
+    assert equal == len(CHECK_PROMPTS), [pair for pair in pairs if pair[1] != pair[2]]
+    assert all(saying for _, saying, _ in pairs)
+
+
+def test_the_serving_recipes_in_the_docs_say_folksys_prompt_and_sampling():
+    from folksy.chat import SYSTEM_PROMPT
+    from folksy.generation import SAMPLING
+
+    page = (PROJECT_ROOT / "docs" / "scale-out.md").read_text()
+    section = page.split("## 4. Serving the model on CPUs from GGUF")[1].split("## 5.")[0]
+    assert f'SYSTEM "{SYSTEM_PROMPT}"' in section
+    assert f"--temp {SAMPLING.temperature} --top-p {SAMPLING.top_p} --top-k 0 -n {SAMPLING.max_new_tokens}" in section
+    for setting in (f"temperature {SAMPLING.temperature}", f"top_p {SAMPLING.top_p}", f"num_predict {SAMPLING.max_new_tokens}"):
+        assert f"PARAMETER {setting}\n" in section

@@ -192,7 +192,8 @@ def test_the_judge_plot_shows_real_outputs_per_source_beside_the_readers(tmp_pat
 API_FLOORS = {
     "transformers": ("5.23", "TrainingArguments(activation_checkpointing=...) in folksy/training/sft.py"),
     "trl": ("1.16", "the TRL release the SFT recipe and FolksySFTTrainer were checked against (tests/test_trainer.py)"),
-    "mlflow": ("3.4", "logged models (models:/<model id>) and mlflow.genai scorers"),
+    "mlflow": ("3.4", "logged models (models:/<model id>), log_metrics(model_id=, dataset=) and mlflow.genai scorers"),
+    "gguf": ("0.10", "GGUFWriter.add_tokenizer_pre, gguf.quants.quantize and the tensor-name map in folksy/gguf_export.py"),
 }
 
 

@@ -137,3 +137,45 @@ def test_model_page_shows_the_aliases(pipeline_server, page):
     else:
         expect(page.locator('[role=status][title="production"]')).to_have_count(0)
     page.screenshot(path=SCREENSHOTS / "ui-model.png")
+
+
+def test_judge_run_shows_its_per_saying_table(pipeline_server, page):
+    """The judge's per-saying scores are a table in the UI (mlflow.log_table), not only a JSON file."""
+    import mlflow
+    from playwright.sync_api import expect
+
+    server, judge_id = pipeline_server.server, pipeline_server.run_ids["judge"]
+    mlflow.set_tracking_uri(server.url)
+    table = mlflow.load_table("judge_table.json", run_ids=[judge_id])
+    assert {"prompt", "saying", "score", "justification"} <= set(table.columns) and len(table) > 0
+
+    open_ui(page, f"{server.url}/#/experiments/{pipeline_server.experiment_id}/runs/{judge_id}/artifacts/judge_table.json")
+    for column in ("prompt", "saying", "score", "justification"):
+        expect(page.get_by_role("columnheader", name=column, exact=True).first).to_be_visible()
+    expect(page.get_by_text(table["prompt"].iloc[0], exact=True).first).to_be_visible()
+    page.wait_for_timeout(1_000)
+    page.screenshot(path=SCREENSHOTS / "ui-judge-table.png")
+
+
+def test_model_version_page_says_what_the_version_is(pipeline_server, page):
+    """The version's description (register writes it) is on its page: gate decision first, then figures;
+    and the logged model's page lists the evaluate and judge figures linked to it."""
+    from mlflow import MlflowClient
+    from playwright.sync_api import expect
+
+    server, name = pipeline_server.server, pipeline_server.model_name
+    client = MlflowClient(server.url)
+    version = client.get_model_version_by_alias(name, "staging")
+    headline = version.description.split("\n")[0].strip("*").split("**")[0]  # "Gate failed: staging only."
+    open_ui(page, f"{server.url}/#/models/{name}/versions/{version.version}")
+    expect(page.get_by_text(headline).first).to_be_visible()
+    expect(page.get_by_text("judge mean (1-5)").first).to_be_visible()
+    page.wait_for_timeout(1_000)
+    page.screenshot(path=SCREENSHOTS / "ui-model-version.png")
+
+    [logged] = [m for m in client.search_logged_models([pipeline_server.experiment_id]) if m.source_run_id == pipeline_server.run_ids["train"]]
+    assert {"judge_mean", "model/distinct_2"} <= {metric.key for metric in logged.metrics}
+    open_ui(page, f"{server.url}/#/experiments/{pipeline_server.experiment_id}/models/{logged.model_id}")
+    expect(page.get_by_text("judge_mean", exact=True).first).to_be_visible()
+    page.wait_for_timeout(1_000)
+    page.screenshot(path=SCREENSHOTS / "ui-logged-model.png")
