@@ -21,6 +21,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import click
 
 
+def shared_words(a: str, b: str) -> int:
+    """How many words two sayings share before they first differ."""
+    count = 0
+    for x, y in zip(a.split(), b.split()):
+        if x != y:
+            break
+        count += 1
+    return count
+
+
 @click.command(help=__doc__)
 @click.option("--model", "model_uri", default="", help="A folksy model URI or HF directory [default: the embedded base model].")
 def main(model_uri):
@@ -44,7 +54,7 @@ def main(model_uri):
     print(f"\n### GGUF export of {model_uri or EMBEDDED_DEFAULT} ({weights / 1e6:.0f}M parameters)\n")
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}; "
           f"{len(CHECK_PROMPTS)} check prompts (folksy.gguf_export.CHECK_PROMPTS), greedy, 48 new tokens at most.\n")
-    print("| type | file MiB | export s | greedy sayings equal to the original's |\n| --- | --- | --- | --- |")
+    print("| type | file MiB | export s | greedy sayings equal to the original's | where they differ: words in common before the first difference (mean) |\n| --- | --- | --- | --- | --- |")
     differing = {}
     with tempfile.TemporaryDirectory() as scratch:
         for kind in TYPES:
@@ -53,7 +63,9 @@ def main(model_uri):
             seconds = time.perf_counter() - started
             equal, pairs = greedy_agreement(original, load_gguf_generator(path))
             differing[kind] = [(p, a, b) for p, a, b in pairs if a != b]
-            print(f"| {kind} | {path.stat().st_size / 2**20:.1f} | {seconds:.1f} | {equal}/{len(CHECK_PROMPTS)} |")
+            common = [shared_words(a, b) for _, a, b in differing[kind]]
+            shared = f"{sum(common) / len(common):.1f} of {sum(len(a.split()) for _, a, _ in differing[kind]) / len(common):.1f}" if common else "-"
+            print(f"| {kind} | {path.stat().st_size / 2**20:.1f} | {seconds:.1f} | {equal}/{len(CHECK_PROMPTS)} | {shared} |")
             path.unlink()
     for kind, pairs in differing.items():
         for prompt, a, b in pairs[:3]:
