@@ -101,12 +101,6 @@ def test_without_a_prepare_run_it_says_to_run_prepare_first(tracking_uri, tmp_pa
     )
     missing = run_step("steps.train", "--prepare-run-id", "0123456789abcdef", "--output-dir", str(tmp_path / "out"))
     assert missing.stderr.strip().splitlines()[-1] == "Error: --prepare-run-id '0123456789abcdef': no such run"
-    import mlflow
-
-    with mlflow.start_run(run_name="evaluate", tags={"folksy.step": "evaluate"}) as other:
-        pass
-    wrong = run_step("steps.train", "--prepare-run-id", other.info.run_id, "--output-dir", str(tmp_path / "out"))
-    assert wrong.stderr.strip().splitlines()[-1] == f"Error: --prepare-run-id '{other.info.run_id}': a FINISHED evaluate run; train needs a FINISHED prepare run"
 
 
 @pytest.mark.slow

@@ -139,24 +139,6 @@ def test_model_page_shows_the_aliases(pipeline_server, page):
     page.screenshot(path=SCREENSHOTS / "ui-model.png")
 
 
-def test_judge_run_shows_its_per_saying_table(pipeline_server, page):
-    """The judge's per-saying scores are a table in the UI (mlflow.log_table), not only a JSON file."""
-    import mlflow
-    from playwright.sync_api import expect
-
-    server, judge_id = pipeline_server.server, pipeline_server.run_ids["judge"]
-    mlflow.set_tracking_uri(server.url)
-    table = mlflow.load_table("judge_table.json", run_ids=[judge_id])
-    assert {"prompt", "saying", "score", "justification"} <= set(table.columns) and len(table) > 0
-
-    open_ui(page, f"{server.url}/#/experiments/{pipeline_server.experiment_id}/runs/{judge_id}/artifacts/judge_table.json")
-    for column in ("prompt", "saying", "score", "justification"):
-        expect(page.get_by_role("columnheader", name=column, exact=True).first).to_be_visible()
-    expect(page.get_by_text(table["prompt"].iloc[0], exact=True).first).to_be_visible()
-    page.wait_for_timeout(1_000)
-    page.screenshot(path=SCREENSHOTS / "ui-judge-table.png")
-
-
 def test_model_version_page_says_what_the_version_is(pipeline_server, page):
     """The version's description (register writes it) is on its page: gate decision first, then figures;
     and the logged model's page lists the evaluate and judge figures linked to it."""
