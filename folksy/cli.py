@@ -95,7 +95,7 @@ def export_gguf(model_uri, quantization, output, log):
 
     hf_dir = download_hf_dir(model_uri, option="--model")
     version = model_version_of(model_uri)
-    run_id = source_run_id(model_uri)
+    run_id = version.run_id if version else source_run_id(model_uri)
     label = f"{version.name}-v{version.version}" if version else f"run-{run_id or 'model'}"
     target = Path(output) if output else PROJECT_ROOT / "exports" / f"{label}.{quantization}.gguf"
     write_gguf(hf_dir, target, quantization)

@@ -35,7 +35,7 @@ def prepare(corpus, seed, train_ratio, val_ratio, test_ratio, on_error):
     from folksy.defaults import project_path
     from folksy.errors import FolksyError
     from folksy.jsonl import write_jsonl
-    from folksy.lineage import SPLIT_CONTEXTS
+    from folksy.lineage import SPLIT_CONTEXTS, split_frame
     from folksy.plots import plot_split_families
     from folksy.tracking import step_run
 
@@ -90,11 +90,8 @@ def prepare(corpus, seed, train_ratio, val_ratio, test_ratio, on_error):
             mlflow.log_artifacts(str(out), artifact_path="splits")
             mlflow.log_artifact(str(Path(scratch) / "split_families.png"))
 
-            import pandas as pd
-
-            for name in splits:
-                frame = pd.read_json(out / f"{name}.jsonl", lines=True)[["output", "meta_template", "input_type"]]
-                frame.insert(0, "input", [row["input"] for row in splits[name]])
+            for name, split in splits.items():  # the same table shape train and evaluate log (lineage.split_frame)
+                frame = split_frame([to_prompt_completion(row) for row in split])
                 dataset = mlflow.data.from_pandas(frame, source=str(corpus_path), name=f"folksy-{name}", targets="output")
                 mlflow.log_input(dataset, context=SPLIT_CONTEXTS[name])
         click.echo(
