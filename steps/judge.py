@@ -137,7 +137,7 @@ def judge(model_uri, prepare_run_id, backend, endpoint_url, endpoint_model, loca
         log_metrics_for_model({k: float(v) for k, v in metrics.items()}, model_uri, describes_model)
         mlflow.log_artifacts(str(out))
         mlflow.log_table({"input_type": [str(r.get("input_type")) for r in sample], "prompt": prompts, "saying": sayings,
-                          "score": [j.score for j in judgements], "justification": [j.justification for j in judgements]},
+                          "score": [round(float(j.score), 2) for j in judgements], "justification": [j.justification for j in judgements]},
                          artifact_file="judge_table.json")
         click.echo(f"judge: {judge_line(metrics)}  (run {run.info.run_id})")
 

@@ -161,3 +161,30 @@ def test_model_version_page_says_what_the_version_is(pipeline_server, page):
     expect(page.get_by_text("judge_mean", exact=True).first).to_be_visible()
     page.wait_for_timeout(1_000)
     page.screenshot(path=SCREENSHOTS / "ui-logged-model.png")
+
+
+def test_judge_run_shows_its_per_saying_table(pipeline_server, page, tmp_path):
+    """judge logs every saying it scored with `log_table`: the run's artifact view shows it as a table,
+    columns named, the first saying in the first row, as a person would read it."""
+    import json
+
+    from mlflow import MlflowClient
+    from playwright.sync_api import expect
+
+    server, judge_id = pipeline_server.server, pipeline_server.run_ids["judge"]
+    logged = json.loads(Path(MlflowClient(server.url).download_artifacts(judge_id, "judge_table.json", str(tmp_path))).read_text())
+    columns = logged["columns"]
+    assert {"prompt", "saying", "score"} <= set(columns), columns
+    first_row = dict(zip(columns, logged["data"][0]))
+
+    open_ui(page, f"{server.url}/#/experiments/{pipeline_server.experiment_id}/runs/{judge_id}/artifacts/judge_table.json")
+    expect(page.get_by_role("checkbox", name="View as table")).to_be_checked()  # MLflow knows it for a logged table
+    table = page.get_by_role("table")
+    for column in ("prompt", "saying", "score"):
+        # a header cell holds the column's name (a sort button) and a resize handle
+        expect(table.get_by_role("columnheader").filter(has=page.get_by_role("button", name=column, exact=True))).to_be_visible()
+    cells = table.get_by_role("row").nth(1).get_by_role("cell")  # row 0 is the header
+    expect(cells.nth(columns.index("saying"))).to_have_text(first_row["saying"].strip())
+    expect(cells.nth(columns.index("prompt"))).to_have_text(first_row["prompt"].strip())
+    page.wait_for_timeout(1_000)
+    page.screenshot(path=SCREENSHOTS / "ui-judge-table.png")
