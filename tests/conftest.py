@@ -15,30 +15,6 @@ os.environ.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-# `make test` runs the suite on two pytest-xdist workers (`-n 2 --dist loadgroup`): most of it waits on
-# subprocesses, imports and SQLite on one core. Each module stays on one worker, so a module-scoped fixture
-# (test_main.py's pipeline) is built once; the two modules that share the session's live pipeline server
-# (`pipeline_server` below) go together, so it too is built once; and those two whole-pipeline groups are
-# queued first, one per worker, so that neither becomes the tail of the run.
-SHARED_GROUPS = {"test_remote_tracking": "pipeline-server", "test_ui_browser": "pipeline-server"}
-FIRST_GROUPS = ("test_main", "pipeline-server")
-
-
-def xdist_group(item) -> str:
-    module = Path(str(item.fspath)).stem
-    return SHARED_GROUPS.get(module, module)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
-    # a stable sort: the order within and between the other modules is unchanged
-    items.sort(key=lambda item: FIRST_GROUPS.index(xdist_group(item)) if xdist_group(item) in FIRST_GROUPS else len(FIRST_GROUPS))
-
-
 @pytest.fixture(autouse=True)
 def no_leaked_experiment_id():
     """`mlflow.set_experiment` exports MLFLOW_EXPERIMENT_ID into os.environ; a later `mlflow run
