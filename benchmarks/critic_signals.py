@@ -27,21 +27,20 @@ def heldout() -> list[dict]:
 
 
 def report(name: str, scores, items: list[dict], on_scale: bool) -> None:
-    import numpy as np
-    from scipy.stats import spearmanr
+    """Print what folksy.judging.summary.realistic_summary says of the scores (what every judge run logs);
+    a signal on the 1-5 scale is clipped to it first, as the critic's calibration map does."""
+    from folksy.judging.rubric import Judgement
+    from folksy.judging.summary import realistic_summary
 
-    scores, labels = np.asarray(scores, dtype=float), np.array([row["label"] for row in items], dtype=float)
-    usable = labels >= 3
-    line = f"{name}: Spearman {spearmanr(scores, labels)[0]:.3f}, among labels 3-5 {spearmanr(scores[usable], labels[usable])[0]:.3f}"
     if on_scale:
-        line += f", MAE {np.abs(np.clip(scores, 1, 5) - labels).mean():.3f}"
-    print(line, flush=True)
+        scores = [min(max(float(score), 1.0), 5.0) for score in scores]
+    summary = realistic_summary([Judgement(float(score)) for score in scores], items, prefix="signal")
+    line = f"{name}: Spearman {summary['signal_spearman']:.3f}, among labels 3-5 {summary['signal_spearman_3to5']:.3f}"
+    print(line + (f", MAE {summary['signal_mae']:.3f}" if on_scale else ""), flush=True)
     if on_scale:
-        by_source = {}
-        for row, score in zip(items, scores):
-            by_source.setdefault(row["source"], []).append((score, row["label"]))
-        for source, pairs in sorted(by_source.items()):
-            print(f"  {source:24s} n={len(pairs):3d}  score {np.mean([s for s, _ in pairs]):.2f}  label {np.mean([l for _, l in pairs]):.2f}")
+        for key in sorted(k for k in summary if k.startswith("signal_mean_")):
+            source = key.removeprefix("signal_mean_")
+            print(f"  {source:24s} score {summary[key]:.2f}  label {summary['signal_label_mean_' + source]:.2f}")
 
 
 def lm_likelihood(items: list[dict]) -> None:
