@@ -93,11 +93,19 @@ def tiny_qwen2_dir(tmp_path_factory, embedded_model_dir) -> str:
 
 @pytest.fixture(scope="session")
 def pipeline_server(tmp_path_factory):
-    """A real `mlflow server` (SQLite store, artifacts served over HTTP) holding one finished quick pipeline.
+    """A real `mlflow server` (SQLite store, artifacts served over HTTP) whose store holds the whole pipeline
+    as `mlflow run .` left it after a kill during training, a resumed run and a re-run (tests/servers.py).
 
-    Shared by the remote-tracking and browser tests so that CI runs the pipeline once. See tests/servers.py.
+    Shared by the pipeline, remote-tracking and browser tests so that CI runs the quick pipeline once.
     """
-    from tests.servers import finished_pipeline_server
+    from tests.servers import resumed_pipeline_server
 
-    with finished_pipeline_server(tmp_path_factory.mktemp("pipeline-server")) as pipeline:
+    with resumed_pipeline_server(tmp_path_factory.mktemp("pipeline-server")) as pipeline:
         yield pipeline
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that promote the shared pipeline's model to production by force run after every test that reads
+    the registry as the pipeline left it (the gate's decision, the aliases the browser shows)."""
+    promoting = [item for item in items if "production_model" in getattr(item, "fixturenames", ())]
+    items[:] = [item for item in items if item not in promoting] + promoting

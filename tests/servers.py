@@ -182,24 +182,34 @@ def mlflow_server(root, **options):
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PIPELINE_TIMEOUT_S = 1500
 # A few optimizer steps of the default recipe (configs/smollm2-135m-cpu.yaml) on a small subsample:
-# enough for a loss curve, an eval and a logged model; not a model worth promoting.
-QUICK_TRAIN_OVERRIDES = (
-    "train_subsample=32,val_subsample=8,max_steps=3,per_device_train_batch_size=4,per_device_eval_batch_size=8,"
-    "logging_steps=1,eval_steps=3,save_steps=3,sample_max_new_tokens=8"
-)
+# enough for a loss curve, a checkpoint to resume from, an eval and a logged model; not a model worth promoting.
+QUICK_TRAIN_OVERRIDES = "train_subsample=64,val_subsample=16,max_steps=4,eval_steps=2,save_steps=2,logging_steps=1,sample_max_new_tokens=8"
 
 
 @dataclass
-class FinishedPipeline:
-    """One `python -m steps.main` that finished against `server`; run_ids maps each step (and main) to its run."""
+class ResumedPipeline:
+    """The whole pipeline as a user meets it, `mlflow run . --env-manager local` against `server`, three times:
+    killed during training (SIGKILL once the first checkpoint is on disk), started again (it resumes the
+    training, evaluates and judges briefly, and registers), and started a third time (it reuses every step).
+
+    run_ids maps main and each step to the runs of the second, finished pipeline (its prepare is the killed
+    pipeline's, reused); `interrupted`, `first` and `second` are the three `mlflow run` processes."""
 
     server: MlflowServer
+    env: dict
     experiment_name: str
     experiment_id: str
     run_ids: dict
     model_name: str
-    seconds: float
-    log_path: Path
+    interrupted: subprocess.CompletedProcess
+    first: subprocess.CompletedProcess
+    second: subprocess.CompletedProcess
+    first_seconds: float
+    second_seconds: float
+
+    @property
+    def registry_dir(self) -> Path:
+        return Path(self.env["FOLKSY_REGISTRY_DIR"])
 
 
 def client_env(server: MlflowServer, experiment_name: str | None = None) -> dict:
@@ -209,6 +219,7 @@ def client_env(server: MlflowServer, experiment_name: str | None = None) -> dict
     env.pop(PARENT_RUN_ENV, None)  # a leftover parent id would nest the runs under someone else's
     env.pop("MLFLOW_EXPERIMENT_NAME", None)
     env.pop("MLFLOW_EXPERIMENT_ID", None)  # exported by any mlflow.set_experiment in this process
+    env.pop("FOLKSY_FAULT", None)
     env["FOLKSY_REGISTRY_DIR"] = str(server.root / "registry")  # register's JSON entries stay with the server's files
     if experiment_name:
         env["MLFLOW_EXPERIMENT_NAME"] = experiment_name
@@ -217,37 +228,51 @@ def client_env(server: MlflowServer, experiment_name: str | None = None) -> dict
     return env
 
 
-def run_quick_pipeline(
-    server: MlflowServer, *, train_overrides: str = QUICK_TRAIN_OVERRIDES, model_name: str = "folksy-proverbs", experiment_name: str | None = None, timeout: float = PIPELINE_TIMEOUT_S
-) -> FinishedPipeline:
-    """Run the whole default pipeline in quick mode as a client of `server`, the way a user would."""
-    log_path = server.root / "pipeline.log"
-    command = [sys.executable, "-m", "steps.main", "--quick", "true", "--model-name", model_name, "--train-overrides", train_overrides]
+def mlflow_cli(*args: str, env: dict, timeout: float = PIPELINE_TIMEOUT_S) -> subprocess.CompletedProcess:
+    """This venv's `mlflow` command line, run from the project root as a user would."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "mlflow"), *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def run_resumed_pipeline(server: MlflowServer, *, model_name: str = "folksy-proverbs", experiment_name: str = DEFAULT_EXPERIMENT) -> ResumedPipeline:
+    """Kill the quick pipeline during training, start it again, then once more; see ResumedPipeline."""
+    env = client_env(server, experiment_name)
+    args = ["run", ".", "--env-manager", "local", "--experiment-name", experiment_name,
+            "-P", f"train_overrides={QUICK_TRAIN_OVERRIDES}", "-P", "quick=true", "-P", f"model_name={model_name}"]  # fmt: skip
+
+    def failure(what: str, done: subprocess.CompletedProcess) -> str:
+        return f"`mlflow {' '.join(args)}` ({what}) exited with {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+
+    interrupted = mlflow_cli(*args, env={**env, "FOLKSY_FAULT": "train:after_checkpoint"})
+    if interrupted.returncode == 0:
+        raise RuntimeError(failure("meant to be killed during training", interrupted))
     started = time.monotonic()
-    with open(log_path, "wb") as log:
-        finished = subprocess.run(
-            command, cwd=PROJECT_ROOT, env=client_env(server, experiment_name), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=timeout
-        )
-    seconds = time.monotonic() - started
-    tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
-    if finished.returncode != 0:
-        raise RuntimeError(f"`{' '.join(command)}` exited with {finished.returncode} after {seconds:.0f}s:\n{tail}")
+    first = mlflow_cli(*args, env=env)
+    first_seconds = time.monotonic() - started
+    if first.returncode != 0:
+        raise RuntimeError(failure("started again after the kill", first))
+    started = time.monotonic()
+    second = mlflow_cli(*args, env=env)
+    second_seconds = time.monotonic() - started
+    if second.returncode != 0:
+        raise RuntimeError(failure("the re-run", second))
 
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=server.url)
-    experiment_name = experiment_name or DEFAULT_EXPERIMENT  # what main used when MLFLOW_EXPERIMENT_NAME was unset
     experiment = client.get_experiment_by_name(experiment_name)
-    [main_run] = client.search_runs([experiment.experiment_id], filter_string="tags.`folksy.step` = 'main'")
+    mains = client.search_runs([experiment.experiment_id], filter_string="tags.`folksy.step` = 'main'", order_by=["attributes.start_time ASC"])
+    main_run = mains[1]  # killed, finished, re-run
     run_ids = {"main": main_run.info.run_id}
     for key, value in main_run.data.tags.items():
         if key.startswith("folksy.") and key.endswith("_run_id"):
             run_ids[key.removeprefix("folksy.").removesuffix("_run_id")] = value
-    return FinishedPipeline(server, experiment_name, experiment.experiment_id, run_ids, model_name, seconds, log_path)
+    return ResumedPipeline(server, env, experiment_name, experiment.experiment_id, run_ids, model_name, interrupted, first, second, first_seconds, second_seconds)
 
 
 @contextmanager
-def finished_pipeline_server(root, **options):
-    """A live `mlflow server` under `root` whose store holds one finished quick pipeline."""
+def resumed_pipeline_server(root, **options):
+    """A live `mlflow server` under `root` whose store holds the pipeline of `run_resumed_pipeline`."""
     with mlflow_server(root) as server:
-        yield run_quick_pipeline(server, **options)
+        yield run_resumed_pipeline(server, **options)

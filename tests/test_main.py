@@ -1,13 +1,13 @@
 """The whole pipeline as a user runs it (`mlflow run . --env-manager local`), then the model in use.
 
-One quick pipeline on a real SQLite store is shared by every test here, run as a user would meet it:
-killed during training (SIGKILL once the first checkpoint is on disk), started again (it resumes the
-training, evaluates and judges briefly, and registers), and started a third time (it reuses every step).
+The pipeline is the session's `pipeline_server` (tests/conftest.py, tests/servers.py), run against a real
+`mlflow server` as a user would meet it: killed during training (SIGKILL once the first checkpoint is on
+disk), started again (it resumes the training, evaluates and judges briefly, and registers), and started
+a third time (it reuses every step). The remote-tracking and browser tests read the same store.
 """
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,60 +17,30 @@ from pathlib import Path
 import pytest
 
 from folksy.tracking import step_param
-from tests.conftest import PROJECT_ROOT, run_step
+from tests.conftest import run_step
+from tests.servers import QUICK_TRAIN_OVERRIDES, free_port, mlflow_cli
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the module fixture runs the whole pipeline two and a half times
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the session's pipeline runs the whole pipeline two and a half times
 
-QUICK_TRAIN = "train_subsample=64,val_subsample=16,max_steps=4,eval_steps=2,save_steps=2,logging_steps=1,sample_max_new_tokens=8"
 STEPS = ["prepare", "train", "evaluate", "judge", "register"]
 
 
-def mlflow_cli(*args, env, timeout=1500):
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "mlflow"), *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
-
-
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    home = tmp_path_factory.mktemp("pipeline")
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
-        "MLFLOW_EXPERIMENT_NAME": "folksy-main-test",
-        "FOLKSY_REGISTRY_DIR": str(home / "registry"),
-        # `mlflow run` starts each step with the `python` on PATH: make it this environment's
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    }
-    for name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID"):  # --experiment-name below says where the runs go
-        env.pop(name, None)
-    args = ["run", ".", "--env-manager", "local", "--experiment-name", "folksy-main-test", "-P", f"train_overrides={QUICK_TRAIN}", "-P", "quick=true"]
-    interrupted = mlflow_cli(*args, env={**env, "FOLKSY_FAULT": "train:after_checkpoint"})
-    assert interrupted.returncode != 0, interrupted.stdout[-3000:] + interrupted.stderr[-3000:]
-    started = time.time()
-    first = mlflow_cli(*args, env=env)
-    first_seconds = time.time() - started
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-5000:]
-    started = time.time()
-    second = mlflow_cli(*args, env=env)
-    second_seconds = time.time() - started
-    assert second.returncode == 0, second.stderr[-3000:]
-    return {"env": env, "home": home, "interrupted": interrupted, "first": first, "second": second,
-            "first_seconds": first_seconds, "second_seconds": second_seconds}
+def pipeline(pipeline_server):
+    return pipeline_server
 
 
 def client_for(pipeline):
     import mlflow
     from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(pipeline["env"]["MLFLOW_TRACKING_URI"])
-    return MlflowClient(pipeline["env"]["MLFLOW_TRACKING_URI"])
+    mlflow.set_tracking_uri(pipeline.server.url)
+    return MlflowClient(pipeline.server.url)
 
 
 def step_runs(pipeline) -> dict:
     client = client_for(pipeline)
-    experiment = client.get_experiment_by_name("folksy-main-test")
-    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    runs = client.search_runs([pipeline.experiment_id], order_by=["attributes.start_time ASC"])
     by_step = {}
     for run in runs:
         by_step.setdefault(run.data.tags.get("folksy.step"), []).append(run)
@@ -101,7 +71,7 @@ def test_a_pipeline_killed_during_training_resumes_it_when_started_again(pipelin
     killed, resumed = step_runs(pipeline)["train"]
     assert killed.info.status == "FAILED" and resumed.info.status == "FINISHED"
     assert "mlflow.parentRunId" in killed.data.tags and not [a for a in client_for(pipeline).list_artifacts(killed.info.run_id) if a.path == "model"]
-    out = pipeline["first"].stdout + pipeline["first"].stderr
+    out = pipeline.first.stdout + pipeline.first.stderr
     assert "train: resuming run " in out and "checkpoint-2" in out
     assert resumed.data.tags["folksy.resumed_run_id"] == killed.info.run_id and resumed.data.tags["folksy.resumed_from"] == "checkpoint-2"
     assert [step for step, _ in metric_history(resumed.info.run_id, "loss")] == [1, 2, 3, 4]  # the killed run's steps came along
@@ -126,22 +96,22 @@ def test_the_trained_model_carries_its_evaluate_and_judge_figures(pipeline):
 
 
 def test_rerun_reuses_every_finished_step(pipeline):
-    out = pipeline["second"].stdout + pipeline["second"].stderr
+    out = pipeline.second.stdout + pipeline.second.stderr
     for position, step in enumerate(STEPS, start=1):
         assert f"[{position}/5] {step}: reusing finished run" in out
-    assert pipeline["second_seconds"] < pipeline["first_seconds"] / 2
+    assert pipeline.second_seconds < pipeline.first_seconds / 2
 
 
 def test_registered_version_has_staging_and_production_iff_gate_passed(pipeline):
     client = client_for(pipeline)
     model = client.get_registered_model("folksy-proverbs")
     version = client.get_model_version("folksy-proverbs", "1")
-    assert model.aliases.get("staging") == 1
+    assert str(model.aliases.get("staging")) == "1"  # an int from a SQLite store, a string over REST
     passed = version.tags["gate_passed"] == "true"
     assert ("production" in model.aliases) == passed
     assert version.tags["gate_reason"]
     assert version.description.startswith("**Gate") and version.tags["gate_reason"] in version.description
-    entry = json.loads((pipeline["home"] / "registry" / "folksy-proverbs" / "v1.json").read_text())
+    entry = json.loads((pipeline.registry_dir / "folksy-proverbs" / "v1.json").read_text())
     assert entry["model_id"] == "folksy-proverbs/1"
     assert entry["status"] == ("production" if passed else "staging")
     assert entry["run_ids"]["judge"] == version.tags["judge_run_id"]
@@ -151,7 +121,7 @@ def force_production(pipeline) -> None:
     client = client_for(pipeline)
     if "production" not in client.get_registered_model("folksy-proverbs").aliases:
         train = step_runs(pipeline)["train"][-1].info.run_id
-        result = run_step("steps.register", "--train-run-id", train, "--force", "true", "--registry-dir", str(pipeline["home"] / "registry"), env=pipeline["env"])
+        result = run_step("steps.register", "--train-run-id", train, "--force", "true", "--registry-dir", str(pipeline.registry_dir), env=pipeline.env)
         assert result.returncode == 0, result.stderr
 
 
@@ -160,9 +130,12 @@ GREEDY = {"temperature": 0.0, "max_new_tokens": 12}
 
 
 @pytest.fixture(scope="module")
-def greedy_reference(pipeline) -> dict:
+def production_model(pipeline) -> dict:
     """The production model as `mlflow.pyfunc.load_model` gives it in a fresh process: its greedy saying
-    for RAIN, which the CLI and the REST server must repeat word for word, and two sampled ones."""
+    for RAIN, which the CLI and the REST server must repeat word for word, and two sampled ones.
+
+    The quick pipeline's model fails the gate, so this promotes it by force; tests/conftest.py runs the
+    tests that use this fixture after every other test of the shared store."""
     force_production(pipeline)
     code = (
         "import mlflow, json\n"
@@ -171,41 +144,35 @@ def greedy_reference(pipeline) -> dict:
         f"sampled = model.predict([{RAIN!r}, 'Tell me a proverb.'], params={{'max_new_tokens': 16, 'seed': 1}})\n"
         "print(json.dumps({'greedy': list(greedy), 'sampled': list(sampled)}))\n"
     )
-    env = {**pipeline["env"], "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, cwd=pipeline["home"])
+    env = {**pipeline.env, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, cwd=pipeline.server.root)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_production_model_loads_by_alias_in_a_fresh_process(pipeline, greedy_reference):
-    [saying] = greedy_reference["greedy"]
+def test_production_model_loads_by_alias_in_a_fresh_process(pipeline, production_model):
+    [saying] = production_model["greedy"]
     assert isinstance(saying, str) and saying.strip()
-    sampled = greedy_reference["sampled"]
+    sampled = production_model["sampled"]
     assert len(sampled) == 2 and all(isinstance(s, str) and s.strip() for s in sampled)
     # the alias leads to the version register made from this pipeline's train run
     version = client_for(pipeline).get_model_version_by_alias("folksy-proverbs", "production")
     assert version.run_id == step_runs(pipeline)["train"][-1].info.run_id
 
 
-def test_folksy_generate_uses_the_production_model(pipeline, greedy_reference):
-    result = run_step("folksy.cli", "generate", RAIN, "--temperature", "0", "--max-new-tokens", "12", env=pipeline["env"])
+def test_folksy_generate_uses_the_production_model(pipeline, production_model):
+    result = run_step("folksy.cli", "generate", RAIN, "--temperature", "0", "--max-new-tokens", "12", env=pipeline.env)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.rstrip("\n").splitlines() == greedy_reference["greedy"]  # the same saying, word for word
-    sampled = run_step("folksy.cli", "generate", RAIN, "-n", "2", "--max-new-tokens", "12", "--seed", "3", env=pipeline["env"])
+    assert result.stdout.rstrip("\n").splitlines() == production_model["greedy"]  # the same saying, word for word
+    sampled = run_step("folksy.cli", "generate", RAIN, "-n", "2", "--max-new-tokens", "12", "--seed", "3", env=pipeline.env)
     assert sampled.returncode == 0 and len([line for line in sampled.stdout.splitlines() if line.strip()]) == 2
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def test_mlflow_models_serve_answers_invocations(pipeline, greedy_reference):
+def test_mlflow_models_serve_answers_invocations(pipeline, production_model):
     port = free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", "models:/folksy-proverbs@production", "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=pipeline["home"], env=pipeline["env"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        cwd=pipeline.server.root, env=pipeline.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     try:
         deadline = time.time() + 180
@@ -220,20 +187,22 @@ def test_mlflow_models_serve_answers_invocations(pipeline, greedy_reference):
         body = json.dumps({"inputs": [RAIN], "params": GREEDY}).encode()
         request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"})
         answer = json.loads(urllib.request.urlopen(request, timeout=120).read())
-        assert answer["predictions"] == greedy_reference["greedy"]  # what load_model's predict says, word for word
+        assert answer["predictions"] == production_model["greedy"]  # what load_model's predict says, word for word
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
 
 
-def test_the_steps_one_by_one_as_the_readme_lists_them(tmp_path):
+def test_the_steps_one_by_one_as_the_readme_lists_them(tmp_path, tiny_qwen2_dir):
     """`mlflow run . -e <step>` for each step in turn, no experiment named: MLflow puts every run in
-    `Default` and tells a step only its run id, so each step must find the runs before it there."""
+    `Default` and tells a step only its run id, so each step must find the runs before it there. The hand-offs
+    are what this checks, so it trains the tiny local Qwen2 (evaluate then answers with it as the base, too)."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "FOLKSY_REGISTRY_DIR": str(tmp_path / "registry"), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     for name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "FOLKSY_PARENT_RUN_ID"):
         env.pop(name, None)
-    quick_train = QUICK_TRAIN.replace("max_steps=4,eval_steps=2,save_steps=2", "max_steps=2,eval_steps=2,save_steps=2")
+    quick_train = QUICK_TRAIN_OVERRIDES.replace("max_steps=4,eval_steps=2,save_steps=2", "max_steps=2,eval_steps=2,save_steps=2")
+    quick_train += f",base_model={tiny_qwen2_dir}"
     steps = {
         "prepare": [],
         "train": ["-P", f"overrides={quick_train}", "-P", f"output_dir={tmp_path / 'checkpoints'}"],

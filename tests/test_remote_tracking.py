@@ -2,7 +2,8 @@
 
 The server (tests/servers.py) keeps a SQLite store and a local artifact root that it serves with
 `--serve-artifacts`; the pipeline and the loading process know only its URL. The pipeline itself runs
-once per session in the `pipeline_server` fixture (tests/conftest.py), which the browser test shares.
+once per session in the `pipeline_server` fixture (tests/conftest.py), which tests/test_main.py (the
+pipeline's own checks) and the browser test share.
 """
 
 import json
@@ -60,8 +61,11 @@ def test_pipeline_against_a_remote_server(pipeline_server):
         assert run.info.status == "FINISHED", (step, run.info.status)
         assert run.data.tags["folksy.step"] == step
         assert run.info.artifact_uri.startswith("mlflow-artifacts:/"), run.info.artifact_uri  # proxied, never a client path
-        if step != "main":
+        if step not in ("main", "prepare"):
             assert run.data.tags["mlflow.parentRunId"] == main_id, step
+    # prepare finished under the pipeline that was killed during training, and this one reused it
+    parent = client.get_run(client.get_run(pipeline_server.run_ids["prepare"]).data.tags["mlflow.parentRunId"])
+    assert parent.data.tags["folksy.step"] == "main" and parent.info.status == "FAILED"
 
     # the registered model's files live in the server's artifact store, nowhere the client wrote
     aliases = client.get_registered_model(pipeline_server.model_name).aliases

@@ -2,7 +2,7 @@
 
 The browser is Debian's `chromium` (.ci/run installs it), driven by playwright; nothing is downloaded.
 The server is the session's `pipeline_server` (tests/conftest.py): a real `mlflow server` whose store
-holds one finished quick pipeline. Each check saves the screenshot it looked at under docs/, where the
+holds the quick pipeline `mlflow run .` left after a kill during training, a resumed run and a re-run. Each check saves the screenshot it looked at under docs/, where the
 README and docs/scale-out.md show them.
 """
 
@@ -79,14 +79,18 @@ def run_link(page, run_id: str):
 
 
 def test_runs_list_shows_the_step_runs(pipeline_server, page):
+    from mlflow import MlflowClient
     from playwright.sync_api import expect
 
     server, runs = pipeline_server.server, pipeline_server.run_ids
     open_ui(page, f"{server.url}/#/experiments/{pipeline_server.experiment_id}/runs")
-    expect(run_link(page, runs["main"])).to_have_text("main")
-    # the step runs are nested under main: unfold it as a person would
-    main_cell = page.locator("[role=gridcell][col-id='attributes.`Run Name`']", has=run_link(page, runs["main"]))
-    main_cell.get_by_role("button").first.click()
+    # the step runs are nested under their main run: unfold it as a person would, and the killed one whose
+    # prepare the finished pipeline reused
+    killed_main = MlflowClient(server.url).get_run(runs["prepare"]).data.tags["mlflow.parentRunId"]
+    for main_id in (runs["main"], killed_main):
+        expect(run_link(page, main_id)).to_have_text("main")
+        main_cell = page.locator("[role=gridcell][col-id='attributes.`Run Name`']", has=run_link(page, main_id))
+        main_cell.get_by_role("button").first.click()
     for step in STEPS:
         expect(run_link(page, runs[step])).to_have_text(step)  # each row links to that step's own run
     page.screenshot(path=SCREENSHOTS / "ui-runs.png")
