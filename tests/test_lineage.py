@@ -54,7 +54,7 @@ def test_metrics_about_the_model_show_on_the_logged_model_and_all_stay_on_the_ru
         mlflow.models.set_model(Stub())
     """))
     with mlflow.start_run(run_name="train") as train:
-        model_id = mlflow.pyfunc.log_model(name="model", python_model=str(stub)).model_id
+        model_id = mlflow.pyfunc.log_model(name="model", python_model=str(stub), pip_requirements=[f"mlflow=={mlflow.__version__}"]).model_id
     dataset = mlflow.data.from_pandas(split_frame(split_rows(2)), source="corpus/training_pairs.jsonl", name="folksy-test")
     figures = {"model/bleu": 12.5, "base/bleu": 3.0}
     with mlflow.start_run(run_name="evaluate") as evaluate:

@@ -47,7 +47,8 @@ def make_upstream_runs(stub_model_file, judge_metrics: dict | None) -> dict:
         ids["prepare"] = run.info.run_id
     with mlflow.start_run(run_name="train", tags={"folksy.step": "train"}) as run:
         mlflow.log_params({"base_model": "smollm2-135m-instruct", "method": "full", "learning_rate": 2e-5, "prepare_run_id": ids["prepare"]})
-        mlflow.pyfunc.log_model(name="model", python_model=stub_model_file)
+        # requirements stated, as the real train step does: inferring them runs the model in another interpreter
+        mlflow.pyfunc.log_model(name="model", python_model=stub_model_file, pip_requirements=[f"mlflow=={mlflow.__version__}"])
         ids["train"] = run.info.run_id
     if judge_metrics is not None:
         with mlflow.start_run(run_name="judge", tags={"folksy.step": "judge", "judge_id": "critic:v1"}) as run:
