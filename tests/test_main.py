@@ -92,7 +92,7 @@ def test_the_trained_model_carries_its_evaluate_and_judge_figures(pipeline):
     assert "ab_engine_win_rate" in metrics
     assert not [key for key in metrics if key.startswith(("base/", "engine/", "judge_calibration", "judge_realistic"))]
     names = {(d.dataset.name, d.tags[0].value) for d in client.get_run(train.info.run_id).inputs.dataset_inputs}
-    assert {name.split("-of-")[0] for name, _ in names} == {"folksy-train-64", "folksy-val-16"}
+    assert {name.split("-of-")[0] for name, _ in names} == {"folksy-train-32", "folksy-val-16"}  # QUICK_TRAIN_OVERRIDES: train_subsample=32, val_subsample=16
 
 
 def test_rerun_reuses_every_finished_step(pipeline):
