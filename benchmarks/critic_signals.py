@@ -11,7 +11,6 @@ None of them ships; the critic `judge` trains is folksy.judging.critic.train_def
 """
 
 import argparse
-import json
 import random
 import time
 from pathlib import Path

@@ -7,10 +7,8 @@ pipeline's own checks) and the browser test share.
 """
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
