@@ -2,17 +2,17 @@
 
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+
+from tests import forkserver
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = forkserver.PROJECT_ROOT  # re-exported: tests import it from here
 
 
 @pytest.fixture(autouse=True)
@@ -40,15 +40,17 @@ def tracking_uri(tmp_path, monkeypatch) -> str:
 
 
 def run_step(*args: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run `python -m steps.<step> ...` the way MLproject does, from the project root."""
-    return subprocess.run(
-        [sys.executable, "-m", *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    """`python -m steps.<step> ...` as MLproject runs it, from the project root, in a process of its own
+    (forked from tests/forkserver.py's, which has the libraries imported already)."""
+    return forkserver.run_module(*args, env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def step_forkserver(tmp_path_factory):
+    """One fork server for the session: each step process starts with mlflow, torch and transformers imported."""
+    forkserver.enable(tmp_path_factory.mktemp("forkserver"))
+    yield
+    forkserver.stop()
 
 
 @pytest.fixture(scope="session")

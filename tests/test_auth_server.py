@@ -8,11 +8,10 @@ exits 2, and leaves no run, version or alias behind.
 
 import secrets
 import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.forkserver import run_module
 from tests.servers import client_env, mlflow_server
 from tests.test_register import GOOD, make_upstream_runs, stub_model_file  # noqa: F401 (a fixture)
 
@@ -20,9 +19,7 @@ EXPERIMENT = "folksy-auth"
 
 
 def step(name: str, *args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", f"steps.{name}", *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
+    return run_module(f"steps.{name}", *args, env=env, timeout=300)
 
 
 def last_line(result: subprocess.CompletedProcess) -> str:

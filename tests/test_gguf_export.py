@@ -2,14 +2,13 @@
 `gguf_file=` and answers as the original does."""
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from folksy.gguf_export import CHECK_PROMPTS, greedy_agreement, load_gguf_generator, write_gguf
 from tests.conftest import PROJECT_ROOT
+from tests.forkserver import run_module
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +115,7 @@ def test_export_gguf_writes_checks_and_logs_the_registered_version(tracking_uri,
     MlflowClient().set_registered_model_alias("folksy-proverbs", "production", version)
 
     target = tmp_path / "out" / "folksy.f16.gguf"
-    result = subprocess.run([sys.executable, "-m", "folksy.cli", "export-gguf", "--type", "f16", "--output", str(target)],
-                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    result = run_module("folksy.cli", "export-gguf", "--type", "f16", "--output", str(target), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     # against the float32 original, half precision may flip a greedy choice of a random model; the count is reported
     assert f"{target} (" in result.stdout and "greedy sayings equal to the original's on " in result.stdout
@@ -126,8 +124,7 @@ def test_export_gguf_writes_checks_and_logs_the_registered_version(tracking_uri,
     assert tags["gguf_f16"] == f"runs:/{train.info.run_id}/gguf/folksy.f16.gguf"
     assert tags["gguf_f16_greedy_agreement"].endswith("/20")
 
-    missing = subprocess.run([sys.executable, "-m", "folksy.cli", "export-gguf", "--model", "models:/folksy-proverbs/9"],
-                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    missing = run_module("folksy.cli", "export-gguf", "--model", "models:/folksy-proverbs/9", timeout=300)
     assert missing.returncode != 0 and missing.stderr.strip().splitlines()[-1].startswith("Error: --model 'models:/folksy-proverbs/9': cannot be loaded")
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from folksy.tracking import PARENT_RUN_ENV
 from tests.conftest import PROJECT_ROOT
+from tests.forkserver import run_module
 from tests.test_judging import ScriptedJudgeServer
 
 HUB_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"  # a real Hub id: the offline machine cannot fetch it
@@ -37,11 +38,8 @@ class Store:
         return MlflowClient(tracking_uri=self.uri)
 
     def step(self, name: str, *args: str, experiment: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "folksy.cli" if name == "cli" else f"steps.{name}", *args],
-            cwd=PROJECT_ROOT, env={**self.env, "MLFLOW_EXPERIMENT_NAME": experiment, **(env or {})},
-            capture_output=True, text=True, timeout=timeout,
-        )  # fmt: skip
+        module = "folksy.cli" if name == "cli" else f"steps.{name}"
+        return run_module(module, *args, env={**self.env, "MLFLOW_EXPERIMENT_NAME": experiment, **(env or {})}, timeout=timeout)
 
     def runs(self, experiment: str, step: str | None = None) -> list:
         found = self.client().get_experiment_by_name(experiment)

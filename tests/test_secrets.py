@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from folksy.tracking import PARENT_RUN_ENV
-from tests.conftest import PROJECT_ROOT
+from tests.forkserver import run_module
 from tests.test_judging import ScriptedJudgeServer, completion, rubric_answer
 
 EXPERIMENT = "folksy-secrets"
@@ -45,9 +45,7 @@ class Store:
         return MlflowClient(tracking_uri=self.uri)
 
     def step(self, name: str, *args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", f"steps.{name}", *args], cwd=PROJECT_ROOT, env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=timeout
-        )
+        return run_module(f"steps.{name}", *args, env={**self.env, **(env or {})}, timeout=timeout)
 
     def only_run(self, step: str):
         experiment = self.client().get_experiment_by_name(EXPERIMENT)
