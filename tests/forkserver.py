@@ -17,9 +17,11 @@ elsewhere than the project root, or when the server cannot start. Tests about th
 """
 
 import atexit
+import importlib.util
 import json
 import os
 import runpy
+import selectors
 import signal
 import socket
 import subprocess
@@ -55,39 +57,108 @@ def preload(names) -> None:
 def serve(address: str) -> dict:
     """The server's loop; returns, in a forked child only, the request that child is to run.
 
-    Each child reports the modules it ended up importing; the server imports the new ones before the
-    next fork, so the second run of any step starts with everything it needs already imported."""
+    Requests are served at once, several at a time: a step may start steps of its own (`main` runs the
+    others through `mlflow run`, whose `python` is tests/forkshim.py). One selector watches the listening
+    socket, each caller's connection (closed early: the caller is gone, so its child is killed) and each
+    child's pidfd (readable once it exits: its exit status goes back to the caller). Each child reports the
+    modules it ended up importing; the server imports the new ones before the next fork, so the second run
+    of any step starts with everything it needs already imported."""
     preload(PRELOAD)
+    settings = import_time_settings(os.environ)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     Path(address).unlink(missing_ok=True)
     listener.bind(address)
-    listener.listen()
+    listener.listen(64)
+    workdir = Path(address).parent
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ, ("accept",))
+    served = 0
     print("ready", flush=True)
     while True:
-        conn, _ = listener.accept()
-        with conn:
-            with conn.makefile("r") as reader:
-                request = json.loads(reader.readline())
-            if request == "stop":
-                listener.close()
-                return {}
-            pid = os.fork()
-            if pid == 0:
-                listener.close()  # the child must not hold the server's socket
-                return request
-            answer(conn, pid)
-            _, status = os.waitpid(pid, 0)
-            learnt = Path(request["modules"])
-            names = learnt.read_text().split() if learnt.exists() else []
-            answer(conn, os.waitstatus_to_exitcode(status))
-            preload(name for name in names if name not in sys.modules and not name.startswith(("tests", "__")))
-            if threading.active_count() > 1:  # a fork would copy no thread but every lock one holds: stop serving
-                print(f"forkserver: Python threads after preloading ({threading.enumerate()}); stopping", file=sys.stderr, flush=True)
-                listener.close()
-                return {}
+        for key, _ in selector.select():
+            kind, *state = key.data
+            if kind == "accept":
+                conn, _ = listener.accept()
+                selector.register(conn, selectors.EVENT_READ, ("request",))
+            elif kind == "request":
+                conn = key.fileobj
+                selector.unregister(conn)
+                request, fds = receive(conn)
+                if request == "stop" or request is None:
+                    conn.close()
+                    if request == "stop":
+                        selector.close()
+                        listener.close()
+                        return {}
+                    continue
+                if Path(request["cwd"]) != PROJECT_ROOT or import_time_settings(request["env"]) != settings:
+                    answer(conn, "fallback")  # the caller starts a real interpreter instead
+                    conn.close()
+                    for fd in fds:
+                        os.close(fd)
+                    continue
+                served += 1
+                request["modules"] = str(workdir / f"modules-{served}")
+                pid = os.fork()
+                if pid == 0:
+                    for watched in list(selector.get_map().values()):  # the child holds nobody else's socket or pidfd
+                        watched.fileobj.close() if hasattr(watched.fileobj, "close") else os.close(watched.fd)
+                    selector.close()
+                    listener.close()
+                    conn.close()
+                    return {**request, "fds": fds}
+                for fd in fds:
+                    os.close(fd)
+                print(f"forkserver: {request['module']} as {pid}", file=sys.stderr, flush=True)
+                answer(conn, pid)
+                selector.register(conn, selectors.EVENT_READ, ("caller", pid))
+                selector.register(os.pidfd_open(pid), selectors.EVENT_READ, ("child", pid, conn, request["modules"]))
+            elif kind == "caller":  # the caller hung up before its child ended (killed, or gave up): end the child
+                selector.unregister(key.fileobj)
+                kill_session(state[0])
+            elif kind == "child":
+                pid, conn, modules = state
+                selector.unregister(key.fd)
+                os.close(key.fd)
+                _, status = os.waitpid(pid, 0)
+                if conn.fileno() != -1:
+                    if conn.fileno() in selector.get_map():
+                        selector.unregister(conn)
+                    answer(conn, os.waitstatus_to_exitcode(status))
+                    conn.close()
+                learnt = Path(modules)
+                names = learnt.read_text().split() if learnt.exists() else []
+                learnt.unlink(missing_ok=True)
+                preload(name for name in names if name not in sys.modules and not name.startswith(("tests", "__")))
+                if threading.active_count() > 1:  # a fork would copy no thread but every lock one holds: stop serving
+                    print(f"forkserver: Python threads after preloading ({threading.enumerate()}); stopping", file=sys.stderr, flush=True)
+                    selector.close()
+                    listener.close()
+                    return {}
 
 
-def answer(conn: socket.socket, value: int) -> None:
+def receive(conn: socket.socket) -> tuple:
+    """A request: one byte, carrying the caller's stdin, stdout and stderr when it passes them (the shim
+    does), then a JSON line. None when the caller hung up first."""
+    try:
+        head, fds, _, _ = socket.recv_fds(conn, 1, 3)
+        with conn.makefile("r") as reader:
+            line = reader.readline()
+        return (json.loads(line), list(fds)) if head and line else (None, list(fds))
+    except (OSError, ValueError):
+        return None, []
+
+
+def kill_session(pid: int) -> None:
+    for kill in (os.killpg, os.kill):  # the child may not have its own session yet, or may have ended
+        try:
+            kill(pid, signal.SIGKILL)
+            return
+        except (ProcessLookupError, PermissionError):
+            continue
+
+
+def answer(conn: socket.socket, value) -> None:
     try:
         conn.sendall(f"{value}\n".encode())
     except OSError:  # the caller gave up (a timeout) and killed the child: serve the next one
@@ -97,19 +168,30 @@ def answer(conn: socket.socket, value: int) -> None:
 def run_request(request: dict) -> None:
     """In the forked child: become `python -m <module> <args>` and exit the way it would."""
     os.setsid()  # like start_new_session: a kill of the caller's process group leaves the server alone
-    for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
-        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.dup2(target, fd)
-        os.close(target)
+    if request["fds"]:  # the shim's own stdin, stdout and stderr, passed over the socket
+        for fd, passed in enumerate(request["fds"]):
+            os.dup2(passed, fd)
+            os.close(passed)
+    else:
+        for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
+            target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(target, fd)
+            os.close(target)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     atexit.register(lambda: Path(request["modules"]).write_text("\n".join(sorted(sys.modules))))
     os.environ.clear()
     os.environ.update(request["env"])
     os.chdir(request["cwd"])
     module = request["module"]
-    sys.modules.pop(module, None)  # as in a fresh `python -m`: the module runs once, as __main__
+    # as in a fresh `python -m`: the module (a package's __main__) runs once, as __main__; a package stays imported
+    if not hasattr(sys.modules.get(module), "__path__"):
+        sys.modules.pop(module, None)
+    sys.modules.pop(f"{module}.__main__", None)
     sys.argv = [module, *request["args"]]
     try:
+        if importlib.util.find_spec(module) is None:  # what `python -m` says of a module that isn't there
+            print(f"{sys.executable}: No module named {module}", file=sys.stderr)
+            raise SystemExit(1)
         runpy.run_module(module, run_name="__main__", alter_sys=True)
         code = 0
     except SystemExit as stop:
@@ -133,12 +215,19 @@ class ForkServer:
     def __init__(self, workdir: Path, env: dict):
         self.address = str(workdir / "forkserver.sock")
         self.env = env
-        self.log = open(workdir / "forkserver.log", "w")  # noqa: SIM115 (closed in close())
+        self.log_path = workdir / "forkserver.log"  # the server's stderr: a line for each child it forks
+        self.log = open(self.log_path, "w")  # noqa: SIM115 (closed in close())
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.forkserver", self.address], cwd=PROJECT_ROOT, env=self.env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.log, text=True,
         )  # fmt: skip
         self.ready = self.process.stdout.readline().strip() == "ready"
+        # `python` for `mlflow run`'s step commands (with_shim): tests/forkshim.py, given the real interpreter
+        self.bin = workdir / "bin"
+        self.bin.mkdir(exist_ok=True)
+        shim = self.bin / "python"
+        shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S -E "{PROJECT_ROOT / "tests" / "forkshim.py"}" "{sys.executable}" "$@"\n')
+        shim.chmod(0o755)
 
     def serves(self, env: dict, cwd: Path) -> bool:
         return self.ready and self.process.poll() is None and Path(cwd) == PROJECT_ROOT and import_time_settings(env) == import_time_settings(self.env)
@@ -149,21 +238,18 @@ class ForkServer:
             out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
             conn.connect(self.address)
             with conn.makefile("rw") as stream:
-                request = {"module": module, "args": list(args), "env": env, "cwd": str(PROJECT_ROOT), "stdout": str(out), "stderr": str(err),
-                           "modules": str(Path(tmp) / "modules")}
-                stream.write(json.dumps(request) + "\n")
+                request = {"module": module, "args": list(args), "env": env, "cwd": str(PROJECT_ROOT), "stdout": str(out), "stderr": str(err)}
+                stream.write("J" + json.dumps(request) + "\n")
                 stream.flush()
-                pid = int(stream.readline())
+                first = stream.readline().strip()
+                if first == "fallback":  # the server saw an import-time setting this handle did not
+                    return subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+                pid = int(first)
                 conn.settimeout(timeout)
                 try:
                     returncode = int(stream.readline())
                 except TimeoutError:
-                    for kill in (os.killpg, os.kill):  # the child may not have its own group yet, or may have ended
-                        try:
-                            kill(pid, signal.SIGKILL)
-                            break
-                        except ProcessLookupError:
-                            continue
+                    kill_session(pid)
                     output = [path.read_text() if path.exists() else "" for path in (out, err)]
                     raise subprocess.TimeoutExpired(argv, timeout, *output) from None
             done = subprocess.CompletedProcess(argv, returncode, out.read_text(), err.read_text())
@@ -175,7 +261,7 @@ class ForkServer:
             try:
                 with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
                     conn.connect(self.address)
-                    conn.sendall(b'"stop"\n')
+                    conn.sendall(b'J"stop"\n')
                 self.process.wait(timeout=30)
             except (OSError, subprocess.TimeoutExpired):
                 self.process.kill()
@@ -207,6 +293,15 @@ def stop() -> None:
     if _server is not None:
         _server.close()
     _server = _enabled = None
+
+
+def with_shim(env: dict) -> dict:
+    """`env` for an `mlflow run` whose `python -m steps.<step>` commands fork from the server too (tests/forkshim.py);
+    `env` as it is when there is no server."""
+    forks = server()
+    if forks is None or not forks.ready or forks.process.poll() is not None:
+        return env
+    return {**env, "PATH": f"{forks.bin}{os.pathsep}{env.get('PATH', '')}", "FOLKSY_TEST_FORKSERVER": forks.address}
 
 
 def run_module(module: str, *args: str, env: dict | None = None, cwd: Path = PROJECT_ROOT, timeout: float = 900) -> subprocess.CompletedProcess:

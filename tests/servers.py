@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from folksy.tracking import DEFAULT_EXPERIMENT, PARENT_RUN_ENV
+from tests import forkserver
 
 START_TIMEOUT_S = 120  # a cold start on 2 busy cores (imports + SQLite migrations) takes 15-40 s
 
@@ -231,10 +232,9 @@ def client_env(server: MlflowServer, experiment_name: str | None = None) -> dict
 
 
 def mlflow_cli(*args: str, env: dict, timeout: float = PIPELINE_TIMEOUT_S) -> subprocess.CompletedProcess:
-    """This venv's `mlflow` command line, run from the project root as a user would."""
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "mlflow"), *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    """This venv's `mlflow` command line (`python -m mlflow`), run from the project root as a user would; it and
+    the `python -m steps.<step>` processes it starts fork from tests/forkserver.py's server when there is one."""
+    return forkserver.run_module("mlflow", *args, env=forkserver.with_shim(env), timeout=timeout)
 
 
 def run_resumed_pipeline(server: MlflowServer, *, model_name: str = "folksy-proverbs", experiment_name: str = DEFAULT_EXPERIMENT) -> ResumedPipeline:

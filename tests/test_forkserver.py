@@ -1,12 +1,17 @@
 """The fork server that starts the tests' step processes answers as a fresh interpreter would."""
 
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import PROJECT_ROOT
+from tests import forkserver
 from tests.forkserver import run_module
 
 
@@ -51,3 +56,56 @@ def test_a_step_past_its_timeout_is_killed_and_the_next_one_is_still_forked(tmp_
         run_module("steps.prepare", "--corpus", "corpus/training_pairs.jsonl", env=env, timeout=1)
     after = run_module("folksy.cli", "--help", env=env)
     assert after.returncode == 0 and after.forked and "generate" in after.stdout
+
+
+def shimmed(command: str, env: dict) -> subprocess.Popen:
+    """`command` as `mlflow run` starts a step: through bash, with `python` whatever PATH finds first."""
+    return subprocess.Popen(["bash", "-c", command], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def forked_pids(module: str) -> list[int]:
+    return [int(pid) for pid in re.findall(rf"forkserver: {re.escape(module)} as (\d+)", forkserver.server().log_path.read_text())]
+
+
+def test_python_on_the_shims_path_forks_steps_and_answers_as_the_real_interpreter(tmp_path):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "MLFLOW_EXPERIMENT_NAME": "forkserver"}
+    shim_env = forkserver.with_shim(env)
+    real_env = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"}
+    assert shim_env["PATH"] != real_env["PATH"] and "FOLKSY_TEST_FORKSERVER" in shim_env
+    before = len(forked_pids("steps.prepare"))
+    commands = (f"python -m steps.prepare --corpus {tmp_path / 'missing.jsonl'}", "python -m steps.not_a_step", "python -c 'import sys; print(sys.argv[1:])' a 'b c'")
+    for command in commands:
+        answers = []
+        for process_env in (shim_env, real_env):
+            process = shimmed(command, process_env)
+            out, err = process.communicate(timeout=300)
+            answers.append((process.returncode, out, err.strip().splitlines()[-1:]))
+        assert answers[0] == answers[1], command
+    assert len(forked_pids("steps.prepare")) == before + 1  # served by a fork, not by the real interpreter the shim falls back to
+
+
+def test_a_killed_shim_takes_its_step_with_it(tmp_path):
+    # the whole corpus takes ~10 s to split and log: long enough to kill the shim (as a parent's SIGKILL would) midway
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = forkserver.with_shim({**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_EXPERIMENT_NAME": "forkserver"})
+    before = forked_pids("steps.prepare")
+    process = subprocess.Popen(["bash", "-c", "python -m steps.prepare --corpus corpus/training_pairs.jsonl"], cwd=PROJECT_ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while len(forked_pids("steps.prepare")) == len(before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    step = forked_pids("steps.prepare")[-1]
+    assert step not in before
+    time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGKILL)  # bash and the shim; the step is in a session of its own
+    process.wait(timeout=30)
+    deadline = time.monotonic() + 3
+    while Path(f"/proc/{step}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{step}").exists()  # the server saw the shim hang up, killed the step and reaped it
+
+    from mlflow import MlflowClient
+
+    experiment = MlflowClient(uri).get_experiment_by_name("forkserver")
+    runs = MlflowClient(uri).search_runs([experiment.experiment_id]) if experiment else []
+    assert [run.info.status for run in runs] in ([], ["RUNNING"])  # killed midway: no prepare run finished
