@@ -86,7 +86,10 @@ def test_python_on_the_shims_path_forks_steps_and_answers_as_the_real_interprete
 
 def test_a_killed_shim_takes_its_step_with_it(tmp_path):
     # the whole corpus takes ~10 s to split and log: long enough to kill the shim (as a parent's SIGKILL would) midway
+    from mlflow import MlflowClient
+
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    MlflowClient(uri).create_experiment("forkserver")  # the store made first: a kill amid its schema migrations would break it
     env = forkserver.with_shim({**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_EXPERIMENT_NAME": "forkserver"})
     before = forked_pids("steps.prepare")
     process = subprocess.Popen(["bash", "-c", "python -m steps.prepare --corpus corpus/training_pairs.jsonl"], cwd=PROJECT_ROOT, env=env,
@@ -103,9 +106,5 @@ def test_a_killed_shim_takes_its_step_with_it(tmp_path):
     while Path(f"/proc/{step}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not Path(f"/proc/{step}").exists()  # the server saw the shim hang up, killed the step and reaped it
-
-    from mlflow import MlflowClient
-
-    experiment = MlflowClient(uri).get_experiment_by_name("forkserver")
-    runs = MlflowClient(uri).search_runs([experiment.experiment_id]) if experiment else []
+    runs = MlflowClient(uri).search_runs([MlflowClient(uri).get_experiment_by_name("forkserver").experiment_id])
     assert [run.info.status for run in runs] in ([], ["RUNNING"])  # killed midway: no prepare run finished
