@@ -114,6 +114,8 @@ def serve(address: str) -> dict:
                 selector.register(conn, selectors.EVENT_READ, ("caller", pid))
                 selector.register(os.pidfd_open(pid), selectors.EVENT_READ, ("child", pid, conn, request["modules"]))
             elif kind == "caller":  # the caller hung up before its child ended (killed, or gave up): end the child
+                if key.fileobj.fileno() == -1:  # no: the child ended in this same batch, and its caller was answered
+                    continue
                 selector.unregister(key.fileobj)
                 kill_session(state[0])
             elif kind == "child":
