@@ -4,16 +4,19 @@ Each step process spends 5-15 s importing mlflow, torch, transformers and senten
 does anything, and the suite starts about a hundred of them. A fork server imports all of that once, in
 a process of its own that never runs a torch op (so no OpenMP pool exists to be broken by `fork`); each
 request forks it, and the child runs the module as `python -m` would (`runpy`, `__name__ == "__main__"`,
-the caller's argv, environment and working directory, stdout and stderr to files) and exits as the
+the caller's argv, environment and working directory; stdout and stderr to files, or the caller's own
+streams passed over the socket by tests/forkshim.py) and exits as the
 interpreter would (non-daemon threads joined, atexit handlers run, streams flushed) less the teardown of
 every module, which takes seconds with torch imported. Every step still runs in
 a process of its own with its own exit status; what the tests no longer re-check a hundred times is that
 Python can import the libraries.
 
-A call falls back to a real `subprocess.run` when its environment differs from the server's in anything a
-library reads at import time (the Hugging Face and torch settings, PYTHONPATH, HOME, ...), when it runs
-elsewhere than the project root, or when the server cannot start. Tests about the process boundary itself
-(signals, `mlflow run`, a fresh interpreter) start their processes directly, not through here.
+A call falls back to a real interpreter when its environment differs from the server's in anything a
+library reads at import time (the Hugging Face and torch settings, PYTHONPATH, HOME, ...) or it runs
+elsewhere than the project root (the server decides, and answers "fallback"), or when the server cannot
+start. The pipeline tests' `mlflow run` comes through here too, its step commands by tests/forkshim.py;
+tests about the process boundary itself (signals, resuming under a real `mlflow run`, a fresh
+interpreter) start their processes directly.
 """
 
 import atexit
@@ -216,11 +219,10 @@ class ForkServer:
 
     def __init__(self, workdir: Path, env: dict):
         self.address = str(workdir / "forkserver.sock")
-        self.env = env
         self.log_path = workdir / "forkserver.log"  # the server's stderr: a line for each child it forks
         self.log = open(self.log_path, "w")  # noqa: SIM115 (closed in close())
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.forkserver", self.address], cwd=PROJECT_ROOT, env=self.env,
+            [sys.executable, "-m", "tests.forkserver", self.address], cwd=PROJECT_ROOT, env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.log, text=True,
         )  # fmt: skip
         self.ready = self.process.stdout.readline().strip() == "ready"
@@ -231,21 +233,21 @@ class ForkServer:
         shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S -E "{PROJECT_ROOT / "tests" / "forkshim.py"}" "{sys.executable}" "$@"\n')
         shim.chmod(0o755)
 
-    def serves(self, env: dict, cwd: Path) -> bool:
-        return self.ready and self.process.poll() is None and Path(cwd) == PROJECT_ROOT and import_time_settings(env) == import_time_settings(self.env)
+    def alive(self) -> bool:
+        return self.ready and self.process.poll() is None
 
-    def run(self, module: str, *args: str, env: dict, timeout: float) -> subprocess.CompletedProcess:
+    def run(self, module: str, *args: str, env: dict, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
         argv = [sys.executable, "-m", module, *args]
         with tempfile.TemporaryDirectory() as tmp, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
             conn.connect(self.address)
             with conn.makefile("rw") as stream:
-                request = {"module": module, "args": list(args), "env": env, "cwd": str(PROJECT_ROOT), "stdout": str(out), "stderr": str(err)}
+                request = {"module": module, "args": list(args), "env": env, "cwd": str(cwd), "stdout": str(out), "stderr": str(err)}
                 stream.write("J" + json.dumps(request) + "\n")
                 stream.flush()
                 first = stream.readline().strip()
-                if first == "fallback":  # the server saw an import-time setting this handle did not
-                    return subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+                if first == "fallback":  # another import-time setting or working directory: a real interpreter
+                    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
                 pid = int(first)
                 conn.settimeout(timeout)
                 try:
@@ -301,7 +303,7 @@ def with_shim(env: dict) -> dict:
     """`env` for an `mlflow run` whose `python -m steps.<step>` commands fork from the server too (tests/forkshim.py);
     `env` as it is when there is no server."""
     forks = server()
-    if forks is None or not forks.ready or forks.process.poll() is not None:
+    if forks is None or not forks.alive():
         return env
     return {**env, "PATH": f"{forks.bin}{os.pathsep}{env.get('PATH', '')}", "FOLKSY_TEST_FORKSERVER": forks.address}
 
@@ -311,8 +313,8 @@ def run_module(module: str, *args: str, env: dict | None = None, cwd: Path = PRO
     text=True)` would return it; through the fork server when it can give the same result."""
     env = dict(os.environ if env is None else env)
     forks = server()
-    if forks is not None and forks.serves(env, cwd):
-        return forks.run(module, *args, env=env, timeout=timeout)
+    if forks is not None and forks.alive():
+        return forks.run(module, *args, env=env, cwd=cwd, timeout=timeout)
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
