@@ -21,26 +21,25 @@ STEP_MODULES = ("steps.",)
 
 
 def main(real_python: str, args: list[str]) -> None:
+    def real_interpreter():
+        os.execv(real_python, [real_python, *args])
+
     address = os.environ.get("FOLKSY_TEST_FORKSERVER")
     if not (address and len(args) >= 2 and args[0] == "-m" and args[1].startswith(STEP_MODULES)):
-        os.execv(real_python, [real_python, *args])
+        real_interpreter()
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        conn.connect(address)
-    except OSError:  # the server is gone: a real interpreter does the same job, slower
-        os.execv(real_python, [real_python, *args])
     request = {"module": args[1], "args": args[2:], "env": dict(os.environ), "cwd": os.getcwd()}
     try:
+        conn.connect(address)
         socket.send_fds(conn, [b"F"], [0, 1, 2])
         conn.sendall((json.dumps(request) + "\n").encode())
-    except OSError:  # e.g. a standard stream closed: nothing to pass on
+        reader = conn.makefile("r")
+        first = reader.readline().strip()
+    except OSError:  # the server is gone, or a standard stream is closed: a real interpreter does the same job, slower
+        first = ""
+    if first in ("fallback", ""):  # "fallback": an import-time setting or working directory the server cannot serve
         conn.close()
-        os.execv(real_python, [real_python, *args])
-    reader = conn.makefile("r")
-    first = reader.readline().strip()
-    if first in ("fallback", ""):
-        conn.close()
-        os.execv(real_python, [real_python, *args])
+        real_interpreter()
     pid = int(first)
 
     def forward(signum, _frame):
