@@ -180,7 +180,6 @@ def mlflow_server(root, **options):
         server.stop()
 
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PIPELINE_TIMEOUT_S = 1500
 # A few optimizer steps of the default recipe (configs/smollm2-135m-cpu.yaml) on a small subsample, in batches
 # of 8 rather than 32 (a step of 32 takes 15-18 s on a 2-core machine without AMX): enough for a loss curve, a
