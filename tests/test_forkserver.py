@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
 from tests import forkserver
+from tests.conftest import PROJECT_ROOT
 from tests.forkserver import run_module
 
 
@@ -58,9 +58,9 @@ def test_a_step_past_its_timeout_is_killed_and_the_next_one_is_still_forked(tmp_
     assert after.returncode == 0 and after.forked and "generate" in after.stdout
 
 
-def shimmed(command: str, env: dict) -> subprocess.Popen:
+def shimmed(command: str, env: dict, output=subprocess.PIPE) -> subprocess.Popen:
     """`command` as `mlflow run` starts a step: through bash, with `python` whatever PATH finds first."""
-    return subprocess.Popen(["bash", "-c", command], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(["bash", "-c", command], cwd=PROJECT_ROOT, env=env, stdout=output, stderr=output, text=True, start_new_session=True)
 
 
 def forked_pids(module: str) -> list[int]:
@@ -92,8 +92,7 @@ def test_a_killed_shim_takes_its_step_with_it(tmp_path):
     MlflowClient(uri).create_experiment("forkserver")  # the store made first: a kill amid its schema migrations would break it
     env = forkserver.with_shim({**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_EXPERIMENT_NAME": "forkserver"})
     before = forked_pids("steps.prepare")
-    process = subprocess.Popen(["bash", "-c", "python -m steps.prepare --corpus corpus/training_pairs.jsonl"], cwd=PROJECT_ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    process = shimmed("python -m steps.prepare --corpus corpus/training_pairs.jsonl", env, output=subprocess.DEVNULL)  # not waited on: the step holds pipes
     deadline = time.monotonic() + 60
     while len(forked_pids("steps.prepare")) == len(before) and time.monotonic() < deadline:
         time.sleep(0.05)
