@@ -1,11 +1,11 @@
 """configs/accelerate/: every launcher config loads in accelerate, and train runs under 2 real CPU processes."""
 
 import re
-from pathlib import Path
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import PROJECT_ROOT
+
 ACCELERATE_CONFIGS = PROJECT_ROOT / "configs" / "accelerate"
 
 EXPECTED = {  # file -> (distributed_type, num_processes, mixed_precision, extra check)

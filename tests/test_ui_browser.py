@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import PROJECT_ROOT
+
 SCREENSHOTS = PROJECT_ROOT / "docs"
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps dialling out, and this machine refuses it.
