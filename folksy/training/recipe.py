@@ -49,6 +49,7 @@ FIELDS = {
     "lora_dropout": (float, (lambda v: 0 <= v < 1, "must be in [0, 1)")),
     "lora_target_modules": (str, (lambda v: bool(v.strip()), "must not be empty")),
     "sample_max_new_tokens": (int, _at_least_one),
+    "best_of": (int, (lambda v: 1 <= v <= 16, "must be in [1, 16]")),
 }
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 # an override list is split at commas that start a new `key=`, so lora_target_modules=q_proj,v_proj works
