@@ -33,3 +33,40 @@ def critic_scores(critic) -> Callable[[list[str]], list[float]]:
     """The critic's raw expected score as a `score` function for pick_best: it orders sayings as the
     calibrated 1-5 score does, without the flat steps of the isotonic map that would make ties."""
     return lambda sayings: [float(s) for s in critic.raw(sayings)]
+
+
+def served_settings(model_dir) -> tuple[int, "object | None"]:
+    """A downloaded folksy pyfunc model's default best_of and its bundled critic (None without one).
+
+    Models logged before best_of existed have neither: they serve plain sampling (1, None)."""
+    from pathlib import Path
+
+    import yaml
+
+    from folksy.judging.critic import Critic
+
+    try:
+        flavor = yaml.safe_load((Path(model_dir) / "MLmodel").read_text())["flavors"]["python_function"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return 1, None
+    critic = (flavor.get("artifacts") or {}).get("critic")
+    best_of = int((flavor.get("config") or {}).get("best_of", 1))  # where MLflow keeps a model's model_config
+    return (best_of, Critic.load(Path(model_dir) / critic["path"])) if critic and best_of > 1 else (1, None)
+
+
+def served_sayings(model_uri: str, prompts: list[str], seed: int | None = None, progress: bool = False) -> tuple[list[str], int]:
+    """One saying per prompt, as `mlflow.pyfunc.load_model(model_uri).predict(prompts)` would answer by
+    default (best-of-k with the bundled critic when the model's best_of k > 1), and k. What judge and its
+    A/B rate: the model users get. A plain Hugging Face directory is sampled once per prompt."""
+    from pathlib import Path
+
+    from folksy.generation import SayingGenerator, download_hf_dir
+
+    if Path(model_uri).is_dir() and (Path(model_uri) / "config.json").is_file():
+        hf_dir, (best_of, critic) = Path(model_uri), (1, None)
+    else:
+        hf_dir = download_hf_dir(model_uri)
+        best_of, critic = served_settings(hf_dir.parent.parent)  # <model>/artifacts/hf_model
+    candidates = SayingGenerator.from_pretrained(str(hf_dir)).generate(prompts, num_return_sequences=best_of, seed=seed, progress=progress)
+    picked = pick_best(candidates, critic_scores(critic)) if best_of > 1 else candidates
+    return [options[0] for options in picked], best_of

@@ -74,7 +74,7 @@ def judge(model_uri, prepare_run_id, backend, endpoint_url, endpoint_model, loca
         from folksy.base_models import file_sha256
         from folksy.chat import user_prompt
         from folksy.evaluation.metrics import mean_words
-        from folksy.generation import load_generator
+        from folksy.best_of import served_sayings
         from folksy.judging.ab import ab_summary, champion_ab, engine_answers, swap_consistent_ab
         from folksy.judging.backends import build_judge
         from folksy.judging.critic_data import CALIBRATION_PATH, REALISTIC_PATH, load_calibration, realistic_heldout
@@ -109,7 +109,7 @@ def judge(model_uri, prepare_run_id, backend, endpoint_url, endpoint_model, loca
         check_failures(calibration + real, max_failure_share, "calibration answers")
 
         log(f"judge: generating {len(prompts)} sayings with {model_uri}")
-        sayings = [outputs[0] for outputs in load_generator(model_uri).generate(prompts, seed=seed, progress=True)]
+        sayings, served_best_of = served_sayings(model_uri, prompts, seed, progress=True)  # as served: best-of-k if the model picks
         judgements = the_judge.rate(sayings, prompts, progress=True)
         check_failures(judgements, max_failure_share, "ratings")
 
@@ -121,7 +121,7 @@ def judge(model_uri, prepare_run_id, backend, endpoint_url, endpoint_model, loca
 
         metrics = {
             **score_summary(judgements),
-            "judge_mean_words": mean_words(sayings),
+            "judge_mean_words": mean_words(sayings), "judge_served_best_of": served_best_of,
             **calibration_summary(calibration, heldout),  # and on real outputs read blind, the old items among them:
             **realistic_summary(calibration + real, [{**r, "source": f"calibration-{r['kind']}"} for r in heldout] + realistic),
             **ab_summary(outcomes, model_side, engine_side), **champion_metrics,

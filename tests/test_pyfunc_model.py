@@ -180,7 +180,7 @@ def longest_saying_critic(directory):
 def test_best_of_returns_the_sample_the_bundled_critic_rates_highest(tiny_qwen2_dir, tmp_path):
     import mlflow
 
-    from folksy.best_of import critic_scores
+    from folksy.best_of import critic_scores, served_sayings
     from folksy.pyfunc_model import model_kwargs
 
     critic = longest_saying_critic(tmp_path / "critic")
@@ -201,7 +201,12 @@ def test_best_of_returns_the_sample_the_bundled_critic_rates_highest(tiny_qwen2_
     three = model.predict(prompts[:1], params={"num_return_sequences": 3, "best_of": 2, "seed": 3, "max_new_tokens": 12})
     assert len(three) == 1 and len(three[0]) == 3
 
+    assert (path / "artifacts" / "critic" / "critic.safetensors").is_file()
+    # judge rates what the model serves by default: the same picks, without going through predict
+    assert served_sayings(str(path), prompts, seed=3) == (model.predict(prompts, params={"seed": 3}), 4)
+
     plain = tmp_path / "plain"
     mlflow.pyfunc.save_model(str(plain), **model_kwargs(tiny_qwen2_dir, tmp_path / "scratch2"))
     with pytest.raises(MlflowException, match="param best_of > 1 needs a critic to pick with, and this model was logged without one"):
         mlflow.pyfunc.load_model(str(plain)).predict(prompts, params={"best_of": 2})
+    assert served_sayings(str(plain), prompts, seed=3) == (mlflow.pyfunc.load_model(str(plain)).predict(prompts, params={"seed": 3}), 1)

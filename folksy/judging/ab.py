@@ -86,7 +86,7 @@ def champion_ab(judge, champion_uri: str, model_uri: str, model_side: list[str],
     candidate's were (same prompts, same seed): (metrics, per-pair rows). Without a champion, or when the
     candidate is the champion (`ab_champion_is_candidate` 1), no pair is judged: `ab_champion_pairs` is 0
     (`ab_champion_version` 0: none)."""
-    from folksy.generation import load_generator
+    from folksy.best_of import served_sayings
     from folksy.judging.summary import check_failures
 
     champion = find_champion(champion_uri, model_uri)
@@ -95,7 +95,7 @@ def champion_ab(judge, champion_uri: str, model_uri: str, model_side: list[str],
         return {"ab_champion_pairs": 0, "ab_champion_version": champion["version"] if champion else 0,
                 "ab_champion_is_candidate": float(bool(champion and champion["is_candidate"]))}, []
     log(f"judge: A/B against the champion {champion['uri']}")
-    champion_side = [outputs[0] for outputs in load_generator(champion["uri"]).generate(prompts, seed=seed, progress=True)]
+    champion_side, _ = served_sayings(champion["uri"], prompts, seed, progress=True)  # as it serves them, as the candidate's were
     outcomes, model_first, champion_first = swap_consistent_ab(judge, model_side, champion_side, prompts, other="champion")
     check_failures(model_first + champion_first, max_failure_share, "A/B comparisons against the champion")
     rows = [
