@@ -51,22 +51,32 @@ def served_settings(model_dir) -> tuple[int, "object | None"]:
         return 1, None
     critic = (flavor.get("artifacts") or {}).get("critic")
     best_of = int((flavor.get("config") or {}).get("best_of", 1))  # where MLflow keeps a model's model_config
-    return (best_of, Critic.load(Path(model_dir) / critic["path"])) if critic and best_of > 1 else (1, None)
+    return best_of, Critic.load(Path(model_dir) / critic["path"]) if critic else None
+
+
+def served_picks(model_uri: str, prompts: list[str], keep: int = 1, best_of: int | None = None, progress: bool = False, **sampling) -> tuple[list[list[str]], int]:
+    """`keep` sayings per prompt as the model serves them: best-of-k with its bundled critic, k being the
+    model's own best_of unless `best_of` is given, and k. A plain Hugging Face directory has no critic
+    (k is 1). `sampling`: SayingGenerator.generate's temperature, top_p, max_new_tokens, seed."""
+    from pathlib import Path
+
+    from folksy.errors import FolksyError
+    from folksy.generation import SayingGenerator, download_hf_dir
+
+    if Path(model_uri).is_dir() and (Path(model_uri) / "config.json").is_file():
+        hf_dir, (served, critic) = Path(model_uri), (1, None)
+    else:
+        hf_dir = download_hf_dir(model_uri)
+        served, critic = served_settings(hf_dir.parent.parent)  # <model>/artifacts/hf_model
+    k = served if best_of is None else best_of
+    if k > 1 and critic is None:
+        raise FolksyError(f"best_of {k}: '{model_uri}' carries no critic to pick with; use best_of 1")
+    candidates = SayingGenerator.from_pretrained(str(hf_dir)).generate(prompts, num_return_sequences=keep * k, progress=progress, **sampling)
+    return (pick_best(candidates, critic_scores(critic), keep=keep) if k > 1 else candidates), k
 
 
 def served_sayings(model_uri: str, prompts: list[str], seed: int | None = None, progress: bool = False) -> tuple[list[str], int]:
     """One saying per prompt, as `mlflow.pyfunc.load_model(model_uri).predict(prompts)` would answer by
-    default (best-of-k with the bundled critic when the model's best_of k > 1), and k. What judge and its
-    A/B rate: the model users get. A plain Hugging Face directory is sampled once per prompt."""
-    from pathlib import Path
-
-    from folksy.generation import SayingGenerator, download_hf_dir
-
-    if Path(model_uri).is_dir() and (Path(model_uri) / "config.json").is_file():
-        hf_dir, (best_of, critic) = Path(model_uri), (1, None)
-    else:
-        hf_dir = download_hf_dir(model_uri)
-        best_of, critic = served_settings(hf_dir.parent.parent)  # <model>/artifacts/hf_model
-    candidates = SayingGenerator.from_pretrained(str(hf_dir)).generate(prompts, num_return_sequences=best_of, seed=seed, progress=progress)
-    picked = pick_best(candidates, critic_scores(critic)) if best_of > 1 else candidates
-    return [options[0] for options in picked], best_of
+    default, and the model's best_of: what judge and its A/B rate, the model users get."""
+    picks, best_of = served_picks(model_uri, prompts, seed=seed, progress=progress)
+    return [options[0] for options in picks], best_of

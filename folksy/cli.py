@@ -27,15 +27,17 @@ def cli():
 @click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=SAMPLING.top_p, show_default=True)
 @click.option("--max-new-tokens", type=click.IntRange(1, 256), default=SAMPLING.max_new_tokens, show_default=True)
 @click.option("--seed", type=int, default=SAMPLING.seed, help="Fix the sampling for reproducible sayings.")
+@click.option("--best-of", type=click.IntRange(1, 16), default=None, help="Sample k per saying, print the one the model's critic rates highest [default: the model's own best_of].")
 @click.option("--model", "model_uri", default=PRODUCTION_URI, show_default=True, help="Any MLflow model URI of a folksy model.")
-def generate(prompt, num_return_sequences, temperature, top_p, max_new_tokens, seed, model_uri):
+def generate(prompt, num_return_sequences, temperature, top_p, max_new_tokens, seed, best_of, model_uri):
+    from folksy.best_of import served_picks
     from folksy.chat import check_prompt
-    from folksy.generation import load_generator
 
     prompt = check_prompt(prompt)
-    generator = load_generator(model_uri)
-    [sayings] = generator.generate(
-        [prompt], temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, num_return_sequences=num_return_sequences, seed=seed
+    if temperature == 0:
+        best_of = 1  # greedy decoding has one answer to pick from
+    [sayings], _ = served_picks(
+        model_uri, [prompt], keep=num_return_sequences, best_of=best_of, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed
     )
     for saying in sayings:
         click.echo(saying)

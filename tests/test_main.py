@@ -142,7 +142,8 @@ def production_model(pipeline) -> dict:
         "model = mlflow.pyfunc.load_model('models:/folksy-proverbs@production')\n"
         f"greedy = model.predict([{RAIN!r}], params={GREEDY!r})\n"
         f"sampled = model.predict([{RAIN!r}, 'Tell me a proverb.'], params={{'max_new_tokens': 16, 'seed': 1}})\n"
-        "print(json.dumps({'greedy': list(greedy), 'sampled': list(sampled)}))\n"
+        f"one = model.predict([{RAIN!r}], params={{'max_new_tokens': 16, 'seed': 1}})\n"  # best-of-k, the model's default
+        "print(json.dumps({'greedy': list(greedy), 'sampled': list(sampled), 'one': list(one)}))\n"
     )
     env = {**pipeline.env, "HF_HUB_OFFLINE": "1"}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, cwd=pipeline.server.root)
@@ -166,6 +167,8 @@ def test_folksy_generate_uses_the_production_model(pipeline, production_model):
     assert result.stdout.rstrip("\n").splitlines() == production_model["greedy"]  # the same saying, word for word
     sampled = run_step("folksy.cli", "generate", RAIN, "-n", "2", "--max-new-tokens", "12", "--seed", "3", env=pipeline.env)
     assert sampled.returncode == 0 and len([line for line in sampled.stdout.splitlines() if line.strip()]) == 2
+    picked = run_step("folksy.cli", "generate", RAIN, "--max-new-tokens", "16", "--seed", "1", env=pipeline.env)
+    assert picked.returncode == 0 and picked.stdout.rstrip("\n").splitlines() == production_model["one"]  # best_of as served
 
 
 def test_mlflow_models_serve_answers_invocations(pipeline, production_model):

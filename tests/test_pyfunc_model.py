@@ -141,11 +141,15 @@ def test_a_model_logged_before_the_folksy_package_still_loads(tiny_qwen2_dir, tm
     tests/fixtures/pre_package_code). They load in a fresh process through pyfunc, and evaluate/judge
     load them too, although `steps` means the entry points there."""
     import mlflow
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ParamSchema
 
     path = tmp_path / "old-model"
+    now = signature()
+    then = ModelSignature(now.inputs, now.outputs, ParamSchema([p for p in now.params.params if p.name != "best_of"]))
     mlflow.pyfunc.save_model(  # what steps/pyfunc_model.py's model_kwargs logged at commit 0aec60a
         str(path), python_model=os.path.join(PRE_PACKAGE_CODE, "pyfunc_model.py"), artifacts={"hf_model": tiny_qwen2_dir},
-        code_paths=[PRE_PACKAGE_CODE], signature=signature(),  # the same schema and params as then
+        code_paths=[PRE_PACKAGE_CODE], signature=then,  # the same schema and five params as then (best_of came later)
     )
     assert (path / "code" / "steps" / "generation.py").is_file() and not (path / "code" / "folksy").exists()
 
