@@ -10,11 +10,12 @@ as `code_paths`, so it loads in a fresh process with no network:
     model.predict(["..."], params={"num_return_sequences": 3, "seed": 7})  # -> [["<s1>", "<s2>", "<s3>"]]
 
 `predict` returns one saying per prompt, in order; with `num_return_sequences` n > 1 it returns one
-list of n sayings per prompt instead. With `best_of` k > 1 it samples k sayings for each one it returns
-and returns the one the critic bundled with the model (artifact `critic`, folksy.judging.critic) rates
-highest (folksy.best_of); the model's default `best_of` is the one its recipe was measured to need. Prompts go through the same system prompt and chat template
-as training (folksy.chat); an empty or over-long prompt is refused with a one-line error.
-Evaluate and judge reach the generator directly: `load_model(uri).unwrap_python_model().generator`.
+list of n sayings per prompt instead. With `best_of` k > 1 it samples k sayings for each one it
+returns and keeps the one the critic bundled with the model (artifact `critic`) rates highest
+(folksy.best_of); the model's default `best_of` is its recipe's. Prompts go through the same system
+prompt and chat template as training (folksy.chat); an empty or over-long prompt is refused with a
+one-line error. Evaluate loads the Hugging Face directory directly (folksy.generation.load_generator);
+judge and `folksy generate` sample as this model serves (folksy.best_of.served_picks).
 """
 
 import mlflow
