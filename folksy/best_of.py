@@ -35,20 +35,24 @@ def critic_scores(critic) -> Callable[[list[str]], list[float]]:
     return lambda sayings: [float(s) for s in critic.raw(sayings)]
 
 
+def sample_and_pick(generator, critic, prompts: list[str], keep: int = 1, best_of: int = 1, progress: bool = False, **sampling) -> list[list[str]]:
+    """`keep` sayings per prompt from `generator` (a SayingGenerator): with best_of k > 1, keep * k are
+    sampled and the `keep` the critic rates highest kept (pick_best). What the pyfunc's predict, judge and
+    `folksy generate` all serve. `sampling`: generate's temperature, top_p, max_new_tokens, seed."""
+    candidates = generator.generate(prompts, num_return_sequences=keep * best_of, progress=progress, **sampling)
+    return pick_best(candidates, critic_scores(critic), keep=keep) if best_of > 1 else candidates
+
+
 def served_settings(model_dir) -> tuple[int, "object | None"]:
     """A downloaded folksy pyfunc model's default best_of and its bundled critic (None without one).
 
     Models logged before best_of existed have neither: they serve plain sampling (1, None)."""
     from pathlib import Path
 
-    import yaml
-
+    from folksy.generation import pyfunc_flavor
     from folksy.judging.critic import Critic
 
-    try:
-        flavor = yaml.safe_load((Path(model_dir) / "MLmodel").read_text())["flavors"]["python_function"]
-    except (OSError, KeyError, TypeError, yaml.YAMLError):
-        return 1, None
+    flavor = pyfunc_flavor(model_dir) or {}
     critic = (flavor.get("artifacts") or {}).get("critic")
     best_of = int((flavor.get("config") or {}).get("best_of", 1))  # where MLflow keeps a model's model_config
     return best_of, Critic.load(Path(model_dir) / critic["path"]) if critic else None
@@ -56,8 +60,8 @@ def served_settings(model_dir) -> tuple[int, "object | None"]:
 
 def served_picks(model_uri: str, prompts: list[str], keep: int = 1, best_of: int | None = None, progress: bool = False, **sampling) -> tuple[list[list[str]], int]:
     """`keep` sayings per prompt as the model serves them: best-of-k with its bundled critic, k being the
-    model's own best_of unless `best_of` is given, and k. A plain Hugging Face directory has no critic
-    (k is 1). `sampling`: SayingGenerator.generate's temperature, top_p, max_new_tokens, seed."""
+    model's own best_of unless `best_of` is given (1 when sampling is greedy: temperature 0 has one
+    answer), and k. A plain Hugging Face directory has no critic (k is 1). `sampling`: as sample_and_pick."""
     from pathlib import Path
 
     from folksy.errors import FolksyError
@@ -68,11 +72,10 @@ def served_picks(model_uri: str, prompts: list[str], keep: int = 1, best_of: int
     else:
         hf_dir = download_hf_dir(model_uri)
         served, critic = served_settings(hf_dir.parent.parent)  # <model>/artifacts/hf_model
-    k = served if best_of is None else best_of
+    k = 1 if sampling.get("temperature") == 0 else served if best_of is None else best_of
     if k > 1 and critic is None:
         raise FolksyError(f"best_of {k}: '{model_uri}' carries no critic to pick with; use best_of 1")
-    candidates = SayingGenerator.from_pretrained(str(hf_dir)).generate(prompts, num_return_sequences=keep * k, progress=progress, **sampling)
-    return (pick_best(candidates, critic_scores(critic), keep=keep) if k > 1 else candidates), k
+    return sample_and_pick(SayingGenerator.from_pretrained(str(hf_dir)), critic, prompts, keep, k, progress, **sampling), k
 
 
 def served_sayings(model_uri: str, prompts: list[str], seed: int | None = None, progress: bool = False) -> tuple[list[str], int]:

@@ -34,8 +34,6 @@ def generate(prompt, num_return_sequences, temperature, top_p, max_new_tokens, s
     from folksy.chat import check_prompt
 
     prompt = check_prompt(prompt)
-    if temperature == 0:
-        best_of = 1  # greedy decoding has one answer to pick from
     [sayings], _ = served_picks(
         model_uri, [prompt], keep=num_return_sequences, best_of=best_of, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed
     )

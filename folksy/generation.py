@@ -160,15 +160,25 @@ def download_hf_dir(model_uri: str, option: str = "model_uri"):
     return hf_dir
 
 
-def hf_model_dir(model_dir):
-    """The Hugging Face directory inside a downloaded folksy pyfunc model (its `hf_model` artifact), or None."""
+def pyfunc_flavor(model_dir) -> dict | None:
+    """The `python_function` flavor of a downloaded MLflow model's MLmodel file, or None."""
     from pathlib import Path
 
     import yaml
 
     try:
         flavor = yaml.safe_load((Path(model_dir) / "MLmodel").read_text())["flavors"]["python_function"]
-        path = Path(model_dir) / flavor["artifacts"]["hf_model"]["path"]
     except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return None
+    return flavor if isinstance(flavor, dict) else None
+
+
+def hf_model_dir(model_dir):
+    """The Hugging Face directory inside a downloaded folksy pyfunc model (its `hf_model` artifact), or None."""
+    from pathlib import Path
+
+    try:
+        path = Path(model_dir) / pyfunc_flavor(model_dir)["artifacts"]["hf_model"]["path"]
+    except (KeyError, TypeError):
         return None
     return path if (path / "config.json").is_file() else None

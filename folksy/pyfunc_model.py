@@ -172,13 +172,10 @@ class FolksyModel(PythonModel):
                     raise FolksyError(f"prompt {index}: {error}") from None
         except FolksyError as error:
             raise MlflowException.invalid_parameter_value(str(error)) from None
-        best_of = values.pop("best_of")
-        keep = values["num_return_sequences"]
-        sayings = self.generator.generate(prompts, **{**values, "num_return_sequences": keep * best_of})
-        if best_of > 1:
-            from folksy.best_of import critic_scores, pick_best
+        from folksy.best_of import sample_and_pick
 
-            sayings = pick_best(sayings, critic_scores(self.critic), keep=keep)
+        keep, best_of = values.pop("num_return_sequences"), values.pop("best_of")
+        sayings = sample_and_pick(self.generator, self.critic, prompts, keep, best_of, **values)
         return [options[0] for options in sayings] if keep == 1 else sayings
 
 
