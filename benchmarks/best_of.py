@@ -77,7 +77,7 @@ def main() -> None:
         latency[str(k)] = round(statistics.median(times), 3)
     print("latency, one prompt (s, median):", latency)
 
-    by_score = {k: statistics.mean(critic.calibrate(score([picks[k][i][0] for i in range(len(prompts))]))) for k in sizes}
+    by_score = {k: statistics.mean(next(s["score"] for s in row["samples"] if s["text"] == picks[k][i][0]) for i, row in enumerate(rows)) for k in sizes}
     print("critic mean of the pick:", {k: round(v, 3) for k, v in by_score.items()})
     result = {"model": options.model, "n": options.n, "seed": options.seed, "latency_s": latency,
               "critic_mean_of_pick": {str(k): round(v, 4) for k, v in by_score.items()}, "prompts": rows}  # fmt: skip
