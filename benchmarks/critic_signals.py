@@ -3,6 +3,11 @@
     python benchmarks/critic_signals.py lm-likelihood       # SmolLM2's own log-likelihood of each saying (~4 min)
     python benchmarks/critic_signals.py written-labels      # the critic trained with benchmarks/reading/written-2026-12-03.jsonl too (~6 min)
     python benchmarks/critic_signals.py finetuned-encoder   # all-MiniLM-L6-v2 fine-tuned end to end as a 1-5 regressor (~15 min a epoch on 2 cores)
+    python benchmarks/critic_signals.py lm-hidden           # SmolLM2's last hidden state beside the MiniLM embedding (~8 min)
+    python benchmarks/critic_signals.py best-of-readings    # the 2026-12-03 best-of readings' train prompts as labelled items (~3 min)
+
+lm-hidden and best-of-readings also score the critic on the held-out prompts of
+benchmarks/reading/readings-2026-12-03-best-of.jsonl (best-of-k picks the critic chose, read blind).
 
 Each prints Spearman against the labels on corpus/judge_realistic.jsonl's 321 held-out items (all, and
 among those labelled 3-5: the gate's two figures) and, where the signal is on the 1-5 scale, MAE and
@@ -17,12 +22,35 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WRITTEN = ROOT / "benchmarks" / "reading" / "written-2026-12-03.jsonl"
+BEST_OF_READINGS = ROOT / "benchmarks" / "reading" / "readings-2026-12-03-best-of.jsonl"
 
 
 def heldout() -> list[dict]:
     from folksy.jsonl import read_jsonl
 
     return [row for row in read_jsonl(ROOT / "corpus" / "judge_realistic.jsonl") if row["split"] == "heldout"]
+
+
+def best_of_readings(heldout_share: float = 0.38, seed: int = 13) -> list[dict]:
+    """The best-of readings as labelled items, one per distinct saying not already in the realistic set:
+    every reading of the text pooled, label = their mean rounded half up; split grouped by prompt."""
+    import math
+
+    from folksy.jsonl import read_jsonl
+
+    known = {row["text"] for row in read_jsonl(ROOT / "corpus" / "judge_realistic.jsonl")}
+    items: dict[str, dict] = {}
+    for row in read_jsonl(BEST_OF_READINGS):
+        if row["text"] not in known:
+            source = {"make-run-64": "picks-64", "step-160": "picks-160"}.get(row["source"].split()[0], "engine")
+            items.setdefault(row["text"], {"text": row["text"], "source": source, "prompt": row["prompt"], "readings": []})["readings"] += row["readers"]
+    prompts = sorted({item["prompt"] for item in items.values()})
+    random.Random(seed).shuffle(prompts)
+    held = set(prompts[: round(len(prompts) * heldout_share)])
+    for item in items.values():
+        item["label"] = int(math.floor(sum(item["readings"]) / len(item["readings"]) + 0.5))
+        item["split"] = "heldout" if item["prompt"] in held else "train"
+    return list(items.values())
 
 
 def report(name: str, scores, items: list[dict], on_scale: bool) -> None:
@@ -93,6 +121,71 @@ def written_labels(items: list[dict]) -> None:
         report(name, [j.score for j in CriticJudge(critic, name).rate([row["text"] for row in items])], items, on_scale=True)
 
 
+def critic_on_both(name: str, critic, items: list[dict], embed_fn=None) -> None:
+    """Report a critic on the realistic held-out items and on the best-of readings' held-out prompts."""
+    readings = [row for row in best_of_readings() if row["split"] == "heldout"]
+    for what, rows in ((name, items), (f"{name}, best-of readings' held-out prompts", readings)):
+        texts = [row["text"] for row in rows]
+        scores = critic.score(texts, embeddings=None if embed_fn is None else embed_fn(texts))
+        report(what, [score for score, _, _ in scores], rows, on_scale=True)
+
+
+def best_of_labels(items: list[dict]) -> None:
+    """The shipped critic's recipe, once as is and once with the best-of readings' train prompts too."""
+    from folksy.defaults import CORPUS, PROJECT_ROOT
+    from folksy.judging.critic import CriticSettings, train_critic
+    from folksy.judging.critic_data import corpus_cooccurrence, corpus_sayings, critic_labelled
+
+    settings = CriticSettings()
+    sayings = corpus_sayings(PROJECT_ROOT / CORPUS, settings.positives, settings.seed)
+    cooccurrence = corpus_cooccurrence(PROJECT_ROOT / CORPUS)
+    extra = [row for row in best_of_readings() if row["split"] == "train"]
+    for name, labelled in (("critic as shipped", []), (f"critic + {len(extra)} best-of readings", extra)):
+        critic, _ = train_critic(sayings, critic_labelled() + labelled, settings, log=lambda *_: None, cooccurrence=cooccurrence)
+        critic_on_both(name, critic, items)
+
+
+def lm_hidden(items: list[dict], layers: list[int], weight: float) -> None:
+    """The shipped critic's recipe with SmolLM2's mean-pooled hidden states (each layer centred on the
+    corpus positives' mean, unit-normed, times `weight`) appended to the MiniLM embedding."""
+    import numpy as np
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from folksy.base_models import EMBEDDED_DEFAULT, resolve_base_model
+    from folksy.defaults import CORPUS, PROJECT_ROOT
+    from folksy.embeddings import embed
+    from folksy.judging.critic import CriticSettings, train_critic
+    from folksy.judging.critic_data import corpus_cooccurrence, corpus_sayings, critic_labelled
+
+    path = resolve_base_model(EMBEDDED_DEFAULT).path
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+
+    def hidden(texts: list[str]):
+        pooled = []
+        for start in range(0, len(texts), 64):
+            batch = tokenizer(texts[start : start + 64], return_tensors="pt", padding=True, truncation=True, max_length=64)
+            with torch.no_grad():
+                states = model(**batch, output_hidden_states=True).hidden_states
+            mask = batch["attention_mask"][..., None].float()
+            pooled.append(torch.stack([(states[layer] * mask).sum(1) / mask.sum(1) for layer in layers], 1).numpy())
+        return np.concatenate(pooled)
+
+    settings = CriticSettings()
+    sayings = corpus_sayings(PROJECT_ROOT / CORPUS, settings.positives, settings.seed)
+    centre = hidden([s["text"] for s in sayings]).mean(0)
+
+    def embed_fn(texts, progress=False):
+        states = hidden(list(texts)) - centre
+        states = states / (np.linalg.norm(states, axis=-1, keepdims=True) + 1e-6) * weight
+        return np.concatenate([np.asarray(embed(texts), dtype=np.float32), states.reshape(len(texts), -1)], 1)
+
+    started = time.time()
+    critic, _ = train_critic(sayings, critic_labelled(), settings, embed_fn=embed_fn, log=lambda *_: None, cooccurrence=corpus_cooccurrence(PROJECT_ROOT / CORPUS))
+    critic_on_both(f"critic + SmolLM2 layers {layers} x{weight:g} (trained in {time.time() - started:.0f} s)", critic, items, embed_fn)
+
+
 def finetuned_encoder(items: list[dict], epochs: int, learning_rate: float, repeat: int) -> None:
     """all-MiniLM-L6-v2 with a linear head on its mean-pooled tokens, every weight trained with MSE
     against the critic's training data: corpus sayings as 4, their graded degradations, and the labelled
@@ -141,10 +234,12 @@ def finetuned_encoder(items: list[dict], epochs: int, learning_rate: float, repe
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("signal", choices=["lm-likelihood", "written-labels", "finetuned-encoder"])
+    parser.add_argument("signal", choices=["lm-likelihood", "written-labels", "finetuned-encoder", "lm-hidden", "best-of-readings"])
     parser.add_argument("--epochs", type=int, default=3, help="finetuned-encoder: passes over the data")
     parser.add_argument("--learning-rate", type=float, default=5e-5, help="finetuned-encoder: peak of a one-cycle schedule")
     parser.add_argument("--repeat", type=int, default=4, help="finetuned-encoder: how many times each labelled item is seen per pass")
+    parser.add_argument("--layers", default="30", help="lm-hidden: SmolLM2 hidden-state layers, comma-separated (30 is the last)")
+    parser.add_argument("--weight", type=float, default=2.0, help="lm-hidden: each layer's norm against the MiniLM embedding's 1")
     parser.add_argument("--limit", type=int, default=0, help="score only the first N held-out items (a smoke run)")
     options = parser.parse_args()
     items = heldout()[: options.limit or None]
@@ -152,6 +247,10 @@ def main() -> None:
         lm_likelihood(items)
     elif options.signal == "written-labels":
         written_labels(items)
+    elif options.signal == "lm-hidden":
+        lm_hidden(items, [int(layer) for layer in options.layers.split(",")], options.weight)
+    elif options.signal == "best-of-readings":
+        best_of_labels(items)
     else:
         finetuned_encoder(items, options.epochs, options.learning_rate, options.repeat)
 
