@@ -28,8 +28,9 @@ def cache_key(step: str, parameters: dict, version: str) -> str:
     return hashlib.sha256(json.dumps([step, sorted(parameters.items()), version]).encode()).hexdigest()
 
 
-def get_or_run(step: str, parameters: dict, version: str, position: int, experiment_id: str) -> str:
-    """Reuse a finished run of `step` with the same cache key, or run the step now. Returns its run id."""
+def get_or_run(step: str, parameters: dict, version: str, label: str, experiment_id: str) -> str:
+    """Reuse a finished run of `step` with the same cache key, or run the step now. Returns its run id.
+    `label` prefixes what it prints ("[2/5] train" under main, "[1/4] train learning_rate=1e-4" under sweep)."""
     import time
 
     import mlflow
@@ -42,7 +43,6 @@ def get_or_run(step: str, parameters: dict, version: str, position: int, experim
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
-    label = f"[{position}/{len(STEPS)}] {step}"
     if found:
         click.secho(f"{label}: reusing finished run {found[0].info.run_id} (same parameters and code)", fg="cyan")
         return found[0].info.run_id

@@ -137,3 +137,16 @@ def plot_judge_summary(judgements, calibration_items, calibration_judgements, ou
         names = ["model", "engine", "tie", "inconsistent", "failed"]
         ab_axis.bar(names, [outcomes.count(n) for n in names], color=["#55a868", "#c44e52", "#8c8c8c", "#dd8452", "black"])
         ab_axis.set(title=f"A/B against the template engine ({len(outcomes)} pairs, both orders)", ylabel="pairs")
+
+
+def plot_sweep(curves: dict[str, list[tuple[int, float]]], best: str, path) -> None:
+    """sweep: every point's val loss against the step, the best point drawn bold."""
+    with saved_figure(path) as axis:
+        for label, points in curves.items():
+            if points:
+                axis.plot(*zip(*sorted(points)), marker="o", markersize=3, label=label, linewidth=2.5 if label == best else 1.2)
+        axis.set_xlabel("optimizer step")
+        axis.set_ylabel("val completion NLL (nats/token)")
+        axis.set_title(f"sweep: val loss per point (best: {best})")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)

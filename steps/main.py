@@ -39,7 +39,7 @@ def main(config, corpus, model_name, judge_backend, train_overrides, quick):
         os.environ.pop("MLFLOW_EXPERIMENT_NAME", None)  # steps get experiment_id; `mlflow run` refuses both at once
 
         def step(name, parameters):
-            run_id = get_or_run(name, parameters, version, STEPS.index(name) + 1, parent.info.experiment_id)
+            run_id = get_or_run(name, parameters, version, f"[{STEPS.index(name) + 1}/{len(STEPS)}] {name}", parent.info.experiment_id)
             mlflow.set_tag(f"folksy.{name}_run_id", run_id)
             return run_id
 

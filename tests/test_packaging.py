@@ -9,7 +9,7 @@ import yaml
 
 from tests.conftest import PROJECT_ROOT
 
-STEPS = ["main", "prepare", "train", "evaluate", "judge", "register"]
+STEPS = ["main", "prepare", "train", "evaluate", "judge", "register", "sweep"]
 
 
 def mlproject() -> dict:
@@ -102,7 +102,7 @@ def test_mlproject_defaults_are_the_library_defaults():
     entries = mlproject()["entry_points"]
     for step in ("main", "prepare"):
         assert entries[step]["parameters"]["corpus"]["default"] == CORPUS
-    for step in ("main", "train"):
+    for step in ("main", "train", "sweep"):
         assert entries[step]["parameters"]["config"]["default"] == RECIPE
     for step in ("main", "register"):
         assert entries[step]["parameters"]["model_name"]["default"] == MODEL_NAME

@@ -87,8 +87,9 @@ def coerce(key: str, value, where: str):
     return converted
 
 
-def parse_overrides(text: str) -> dict[str, str]:
-    """`"max_steps=20,learning_rate=1e-4"` -> `{"max_steps": "20", "learning_rate": "1e-4"}`, keys checked."""
+def parse_overrides(text: str, flag: str = "--overrides") -> dict[str, str]:
+    """`"max_steps=20,learning_rate=1e-4"` -> `{"max_steps": "20", "learning_rate": "1e-4"}`, keys checked;
+    an error names `flag`, the option the text came from."""
     overrides = {}
     for item in _OVERRIDE_SPLIT.split(text or ""):
         item = item.strip().strip(",").strip()  # tolerate stray and trailing commas
@@ -97,13 +98,38 @@ def parse_overrides(text: str) -> dict[str, str]:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise FolksyError(f"--overrides: '{item}' is not key=value")
+            raise FolksyError(f"{flag}: '{item}' is not key=value")
         if key not in FIELDS:
-            raise FolksyError(f"--overrides: unknown key '{key}' (known: {', '.join(FIELDS)})")
+            raise FolksyError(f"{flag}: unknown key '{key}' (known: {', '.join(FIELDS)})")
         if key in overrides:
-            raise FolksyError(f"--overrides: '{key}' is given twice")
+            raise FolksyError(f"{flag}: '{key}' is given twice")
         overrides[key] = value.strip()
     return overrides
+
+
+def grid_points(path, grid: str, overrides: str = "") -> list[str]:
+    """A sweep's points: `"learning_rate=5e-5|1e-4,lr_scheduler_type=cosine|linear"` -> one override string
+    per point of the product ("learning_rate=5e-5,lr_scheduler_type=cosine", ...). Each point, with
+    `overrides` under it, is checked as a whole recipe now, so a bad value fails before anything trains."""
+    from itertools import product
+
+    choices = {}
+    for key, values in parse_overrides(grid, "--grid").items():
+        options = [value.strip() for value in values.split("|")]
+        if not all(options) or len(set(options)) != len(options):
+            raise FolksyError(f"--grid: {key}={values} needs distinct, non-empty values separated by '|'")
+        if key in parse_overrides(overrides):
+            raise FolksyError(f"--grid: {key} is also set in --overrides; sweep it or fix it, not both")
+        choices[key] = options
+    if not choices:
+        raise FolksyError("--grid: give at least one key=value|value, e.g. learning_rate=5e-5|1e-4|2e-4")
+    points = [",".join(f"{key}={value}" for key, value in zip(choices, values)) for values in product(*choices.values())]
+    for point in points:
+        try:
+            load_recipe(path, ",".join(filter(None, (overrides, point))))
+        except FolksyError as error:
+            raise FolksyError(f"--grid point {point}: {error}") from None
+    return points
 
 
 def load_recipe(path, overrides: str = "") -> dict:
