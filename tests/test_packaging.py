@@ -38,6 +38,22 @@ def test_entry_points_are_the_pipeline():
             assert spec["type"] in {"string", "float", "path", "uri"}, (name, parameter)
 
 
+
+@pytest.mark.parametrize("step", STEPS)
+def test_every_parameter_reaches_its_step_intact_through_mlflow_run(step, tmp_path):
+    """`mlflow run` shell-quotes each value itself; a value with a space, '|' and a quote (a sweep grid, an
+    override list, a path) must arrive as one argument, unchanged, not re-quoted by MLproject."""
+    import shlex
+
+    from mlflow.projects._project_spec import load_project
+
+    entry = load_project(str(PROJECT_ROOT)).get_entry_point(step)
+    awkward = "learning_rate=5e-5|1e-4, it's a path/with space"
+    strings = [name for name, spec in mlproject()["entry_points"][step]["parameters"].items() if spec["type"] == "string"]
+    for name in strings:
+        argv = shlex.split(entry.compute_command({name: awkward}, str(tmp_path)))
+        assert argv.count(awkward) == 1, (name, argv)
+
 def click_defaults(step: str) -> dict:
     module = importlib.import_module(f"steps.{step}")
     commands = [v for v in vars(module).values() if type(v).__module__.startswith("click") and hasattr(v, "params")]
