@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import forkserver
 from tests.conftest import PROJECT_ROOT, run_step
+from tests.servers import mlflow_cli
 from tests.test_train import TINY
 
 RECIPE = PROJECT_ROOT / "configs" / "smollm2-135m-cpu.yaml"
@@ -70,7 +70,7 @@ def test_each_point_is_a_nested_train_run_and_the_lowest_val_loss_is_named_best(
     corpus.write_text("".join((PROJECT_ROOT / "corpus" / "training_pairs.jsonl").open().readlines()[:300]))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # `mlflow run` starts each point with `mlflow`
-    env = forkserver.with_shim({**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": uri, "MLFLOW_EXPERIMENT_NAME": "sweep"})
+    env = {**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": uri, "MLFLOW_EXPERIMENT_NAME": "sweep"}
     for name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "FOLKSY_PARENT_RUN_ID"):
         env.pop(name, None)
     prepared = run_step("steps.prepare", "--corpus", str(corpus), env=env)
@@ -78,10 +78,11 @@ def test_each_point_is_a_nested_train_run_and_the_lowest_val_loss_is_named_best(
     client = MlflowClient(uri)
     [prepare] = client.search_runs([client.get_experiment_by_name("sweep").experiment_id])
 
-    # 1e-5 barely moves a random model in two steps; 1e-2 moves it a long way: the two val losses differ
-    args = ["--grid", "learning_rate=1e-5|1e-2", "--overrides", f"base_model={tiny_qwen2_dir},{TINY},max_steps=2",
-            "--prepare-run-id", prepare.info.run_id]
-    done = run_step("steps.sweep", *args, env=env)
+    # 1e-5 barely moves a random model in two steps; 1e-2 moves it a long way: the two val losses differ.
+    # Launched as the README does, so the '|' in the grid goes through mlflow run's own shell quoting.
+    args = ["run", ".", "-e", "sweep", "--env-manager", "local", "--experiment-name", "sweep", "-P", "grid=learning_rate=1e-5|1e-2",
+            "-P", f"overrides=base_model={tiny_qwen2_dir},{TINY},max_steps=2", "-P", f"prepare_run_id={prepare.info.run_id}"]  # fmt: skip
+    done = mlflow_cli(*args, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
 
     experiment = client.get_experiment_by_name("sweep").experiment_id
@@ -106,7 +107,7 @@ def test_each_point_is_a_nested_train_run_and_the_lowest_val_loss_is_named_best(
     assert {row["run_id"]: row["best_eval_loss"] for row in rows} == pytest.approx(losses)
     assert f"model at runs:/{best}/model" in done.stdout
 
-    again = run_step("steps.sweep", *args, env=env)  # every point finished: both reused, nothing trains
+    again = mlflow_cli(*args, env=env)  # every point finished: both reused, nothing trains
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("reusing finished run") == 2
     assert len(client.search_runs([experiment], "tags.`folksy.step` = 'train'")) == 2
