@@ -35,7 +35,7 @@ def main() -> None:
     from folksy.base_models import resolve_base_model
     from folksy.lineage import download_splits
     from folksy.training.recipe import load_recipe
-    from folksy.training.sft import build_trainer, load_base, training_rows
+    from folksy.training.sft import build_trainer, load_base, recipe_rows, training_rows
     from folksy.training.trainer import bf16_supported, keep_freed_memory
 
     steps = sorted(int(s) for s in options.steps.split(","))
@@ -63,8 +63,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="folksy-snapshots-") as scratch:
         splits = download_splits(options.prepare_run_id, ("train", "val"), scratch)
-        train_rows = training_rows(splits["train"], recipe["train_subsample"], recipe["seed"])
-        val_rows = training_rows(splits["val"], recipe["val_subsample"], recipe["seed"])
+        train_rows, val_rows = (training_rows(recipe_rows(splits[split], recipe, split)) for split in ("train", "val"))
         model, tokenizer = load_base(recipe, resolve_base_model(recipe["base_model"]).path, bf16)
         trainer = build_trainer(recipe, model, tokenizer, train_rows, val_rows, Path(scratch) / "out", bf16, sink=lambda values, step: None)
         trainer.add_callback(Snapshots())

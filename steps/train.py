@@ -91,15 +91,15 @@ def _train(mlflow, recipe, prepare_run, out, resume_from, run, is_main, commit) 
     from folksy.pyfunc_model import model_kwargs
     from folksy.tracking import log_params_once, metric_history
     from folksy.training.checkpoints import write_state
-    from folksy.training.sft import SAMPLE_PROMPTS, build_trainer, export_model, load_base, sample_sayings, subsample_rows, training_rows
+    from folksy.training.sft import SAMPLE_PROMPTS, build_trainer, export_model, load_base, recipe_rows, sample_sayings, training_rows
     from folksy.training.trainer import bf16_supported, keep_freed_memory
 
     bf16 = recipe["bf16"] and bf16_supported()
     keep_freed_memory()  # recycle the per-step buffers instead of page-faulting them in again each step
     with tempfile.TemporaryDirectory(prefix="folksy-train-") as scratch:
         splits = download_splits(prepare_run.info.run_id, ("train", "val"), scratch)
-        train_rows = training_rows(splits["train"], recipe["train_subsample"], recipe["seed"])
-        val_rows = training_rows(splits["val"], recipe["val_subsample"], recipe["seed"])
+        chosen = {split: recipe_rows(splits[split], recipe, split) for split in ("train", "val")}
+        train_rows, val_rows = training_rows(chosen["train"]), training_rows(chosen["val"])
         base = resolve_base_model(recipe["base_model"])
         if is_main:
             params = {
@@ -112,7 +112,7 @@ def _train(mlflow, recipe, prepare_run, out, resume_from, run, is_main, commit) 
             if resume_from:  # the code may have moved on since the run started; the param keeps the first commit
                 mlflow.set_tag("folksy.resumed_at_commit", params.pop("git_commit"))
             log_params_once(params)  # a resumed run logged them already; `mlflow run` logged its own three
-            log_split_datasets(prepare_run.info.run_id, {s: subsample_rows(splits[s], recipe[f"{s}_subsample"], recipe["seed"]) for s in ("train", "val")})
+            log_split_datasets(prepare_run.info.run_id, chosen)
 
         model, tokenizer = load_base(recipe, base.path, bf16)
         before_path = out / "samples_before.json"  # kept beside the checkpoints, for a resumed run's table

@@ -71,6 +71,8 @@ def test_empty_overrides_change_nothing():
         ("save_steps=30,eval_steps=25", "save_steps: 30 must be a multiple of eval_steps (25)"),
         ("optim=adamw_magic", "optim: 'adamw_magic' is not a transformers optimizer name"),
         ("lr_scheduler_type=zigzag", "lr_scheduler_type: 'zigzag' is not one of"),
+        ("skip_relations=related,cousins", "--overrides skip_relations: skip_relations must be none or comma-separated relations from same_prop, same_category, related, any, got 'related,cousins'"),
+        ("skip_relations=none,any", "--overrides skip_relations: skip_relations must be none or comma-separated"),
     ],
 )
 def test_bad_overrides_are_refused_naming_the_parameter(overrides, message):

@@ -175,11 +175,11 @@ def assert_exported_weights_are_the_best_merged_ones(run, hf_dir, base_dir, prep
     from folksy.defaults import PROJECT_ROOT as ROOT, RECIPE
     from folksy.lineage import download_splits
     from folksy.training.recipe import load_recipe
-    from folksy.training.sft import build_trainer, load_base, training_rows
+    from folksy.training.sft import build_trainer, load_base, recipe_rows, training_rows
 
     recipe = {**load_recipe(ROOT / RECIPE, overrides), "method": "full", "base_model": str(hf_dir)}
     bf16 = run.data.params["precision"] == "bf16-autocast"
-    val_rows = training_rows(download_splits(prepare_run_id, ("val",), tmp_path / "val")["val"], recipe["val_subsample"], recipe["seed"])
+    val_rows = training_rows(recipe_rows(download_splits(prepare_run_id, ("val",), tmp_path / "val")["val"], recipe, "val"))
     assert len(val_rows) == int(run.data.params["val_examples"])
     model, tokenizer = load_base(recipe, str(hf_dir), bf16)
     trainer = build_trainer(recipe, model, tokenizer, val_rows[:1], val_rows, tmp_path / "eval", bf16, sink=lambda *_: None)
@@ -339,7 +339,7 @@ def test_runs_whose_process_died_are_marked_failed(tracking_uri):
 def test_a_broken_split_line_is_named(tmp_path):
     from folksy.data import read_split
     from folksy.errors import FolksyError
-    from folksy.training.sft import training_rows
+    from folksy.training.sft import recipe_rows, training_rows
 
     split = tmp_path / "splits" / "train.jsonl"
     split.parent.mkdir()
@@ -350,5 +350,28 @@ def test_a_broken_split_line_is_named(tmp_path):
         read_split(split)
     split.write_text((good + "\n") * 5)
     rows = read_split(split)
-    assert len(training_rows(rows, 3, 0)) == 3 and len(training_rows(rows, 0, 0)) == 5
-    assert training_rows(rows, 0, 0)[0] == {"prompt": [{"role": "user", "content": "hi"}], "completion": [{"role": "assistant", "content": "yo"}]}
+    recipe = {"skip_relations": "none", "train_subsample": 3, "seed": 0}
+    assert len(recipe_rows(rows, recipe, "train")) == 3 and len(recipe_rows(rows, {**recipe, "train_subsample": 0}, "train")) == 5
+    assert training_rows(rows)[0] == {"prompt": [{"role": "user", "content": "hi"}], "completion": [{"role": "assistant", "content": "yo"}]}
+
+
+def test_skip_relations_drops_sayings_by_their_pattern_relation_before_the_subsample():
+    from collections import Counter
+
+    from folksy.training.sft import recipe_rows, relation_of
+
+    # one saying of each kind, by hand: the relation is the one its engine pattern demands of its second word
+    assert relation_of("Grandpa spent a whole summer gatherin' shawls so the chicken feed wouldn't be dusty. The chicken feed won.") == "related"
+    assert relation_of("Money can't buy you happiness, but it can buy you a boat.") is None  # no engine pattern at all
+    corpus = [json.loads(line) for line in (PROJECT_ROOT / "corpus" / "training_pairs.jsonl").open()][:3000]
+    rows = [{"output": row["output"], "line": number} for number, row in enumerate(corpus)]
+    relations = [relation_of(row["output"]) for row in rows]
+    assert {"related", "same_category", "any", "same_prop", None} <= set(relations)  # the slice holds every kind
+    keep = [row for row, relation in zip(rows, relations) if relation in (None, "same_prop")]
+
+    recipe = {"skip_relations": "related, same_category,any", "train_subsample": 0, "seed": 0}
+    assert recipe_rows(rows, recipe, "train") == keep  # order kept, nothing else dropped
+    picked = recipe_rows(rows, {**recipe, "train_subsample": 50}, "train")
+    assert len(picked) == 50 and all(row in keep for row in picked)  # the subsample is drawn from what is kept
+    assert Counter(relation_of(row["output"]) for row in recipe_rows(rows, {**recipe, "skip_relations": "related"}, "train"))["related"] == 0
+    assert recipe_rows(rows, {**recipe, "skip_relations": "none"}, "train") == rows

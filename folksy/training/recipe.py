@@ -7,6 +7,7 @@ Bad input raises FolksyError with one line naming the file:line or the override 
 import re
 from pathlib import Path
 
+from folksy.corpus.templates import RELATIONS
 from folksy.errors import FolksyError
 
 METHODS = ("full", "lora", "qlora")
@@ -17,11 +18,19 @@ _positive = (lambda v: v > 0, "must be > 0")
 _at_least_one = (lambda v: v >= 1, "must be >= 1")
 _not_negative = (lambda v: v >= 0, "must be >= 0")
 _anything = (lambda v: True, "")
+
+
+def _relations_known(value: str) -> bool:
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    return parts == ["none"] or all(part in RELATIONS for part in parts)
+
+
 FIELDS = {
     "base_model": (str, (lambda v: bool(v.strip()), "must not be empty")),
     "method": (str, (lambda v: v in METHODS, f"must be one of {', '.join(METHODS)}")),
     "train_subsample": (int, _not_negative),
     "val_subsample": (int, _not_negative),
+    "skip_relations": (str, (_relations_known, f"must be none or comma-separated relations from {', '.join(RELATIONS)}")),
     "max_length": (int, (lambda v: v >= 16, "must be >= 16")),
     "learning_rate": (float, _positive),
     "lr_scheduler_type": (str, _anything),  # checked against transformers' list in check_recipe
@@ -51,6 +60,8 @@ FIELDS = {
     "sample_max_new_tokens": (int, _at_least_one),
     "best_of": (int, (lambda v: 1 <= v <= 16, "must be in [1, 16]")),
 }
+
+
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 # an override list is split at commas that start a new `key=`, so lora_target_modules=q_proj,v_proj works
 _OVERRIDE_SPLIT = re.compile(r",(?=\s*[A-Za-z_]\w*\s*=)")

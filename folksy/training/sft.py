@@ -21,10 +21,38 @@ def subsample_rows(rows: list[dict], subsample: int, seed: int) -> list[dict]:
     return random.Random(seed).sample(rows, subsample) if subsample and subsample < len(rows) else rows
 
 
-def training_rows(rows: list[dict], subsample: int, seed: int) -> list[dict]:
-    """The prompt/completion part of prepare's split rows (folksy.data.read_split), a seeded subsample
-    of them if `subsample` is set: what TRL's SFTTrainer takes."""
-    return [{"prompt": row["prompt"], "completion": row["completion"]} for row in subsample_rows(rows, subsample, seed)]
+def relation_of(saying: str) -> str | None:
+    """How the second word of the engine pattern `saying` follows must relate to the first (one of
+    folksy.corpus.templates.RELATIONS), or None when the pattern has no second word or nothing parses."""
+    from folksy.corpus.templates import PATTERNS
+    from folksy.judging.fit import parse
+
+    found = parse(saying)
+    if found is None:
+        return None
+    family, index = found["pattern"].rstrip("]").split("[")
+    return PATTERNS[family][int(index)].y
+
+
+def skipped_relations(value: str) -> frozenset[str]:
+    """The recipe's skip_relations ("related,any", "" or "none") as a set of relations."""
+    return frozenset(part.strip() for part in value.split(",") if part.strip() and part.strip() != "none")
+
+
+def recipe_rows(rows: list[dict], recipe: dict, split: str) -> list[dict]:
+    """The prepare split rows (folksy.data.read_split) that a recipe trains or validates on: those whose saying's
+    pattern relation is not in `skip_relations` (read blind, sayings whose two words must be merely related
+    or of one category read worst; docs/benchmarks.md), then a seeded `<split>_subsample` of them."""
+    skip = skipped_relations(recipe["skip_relations"])
+    if skip:
+        relations = {saying: relation_of(saying) for saying in {row["output"] for row in rows}}
+        rows = [row for row in rows if relations[row["output"]] not in skip]
+    return subsample_rows(rows, recipe[f"{split}_subsample"], recipe["seed"])
+
+
+def training_rows(rows: list[dict]) -> list[dict]:
+    """The prompt/completion part of split rows: what TRL's SFTTrainer takes."""
+    return [{"prompt": row["prompt"], "completion": row["completion"]} for row in rows]
 
 
 def load_base(recipe: dict, path: str, bf16: bool):
