@@ -29,6 +29,8 @@ def test_grid_points_are_the_product_in_order():
         "learning_rate=1e-4,lr_scheduler_type=linear",
     ]
     assert grid_points(RECIPE, "lora_target_modules=q_proj,v_proj|all-linear") == ["lora_target_modules=q_proj,v_proj", "lora_target_modules=all-linear"]
+    # a value that is itself a list keeps its commas: the data filter is swept against no filter
+    assert grid_points(RECIPE, "skip_relations=none|related,same_category,any") == ["skip_relations=none", "skip_relations=related,same_category,any"]
 
 
 @pytest.mark.parametrize(
