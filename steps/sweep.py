@@ -23,7 +23,7 @@ from folksy.defaults import CORPUS, RECIPE
 
 @click.command(help=__doc__)
 @click.option("--config", default=RECIPE, show_default=True, help="Training recipe every point starts from.")
-@click.option("--grid", default="learning_rate=5e-5|1e-4|2e-4|4e-4", show_default=True, help="key=v1|v2|...,key2=... : the recipe values to sweep.")
+@click.option("--grid", default="learning_rate=1e-4|2e-4|4e-4|8e-4", show_default=True, help="key=v1|v2|...,key2=... : the recipe values to sweep.")
 @click.option("--overrides", default="", help="key=value,... over the recipe, shared by every point.")
 @click.option("--prepare-run-id", default="", help="prepare run whose splits every point trains on [default: prepare on the default corpus, reused if done].")
 def sweep(config, grid, overrides, prepare_run_id):

@@ -94,7 +94,7 @@ def test_qlora_without_cuda_stops_before_any_work():
 def test_recipe_file_errors_name_file_and_line(tmp_path):
     text = CPU.read_text()
     broken = tmp_path / "broken.yaml"
-    broken.write_text(text.replace("learning_rate: 1.0e-4", "learning_rate: fast"))
+    broken.write_text(re.sub(r"(?m)^learning_rate: \S+", "learning_rate: fast", text))
     line = next(i for i, row in enumerate(broken.read_text().splitlines(), 1) if row.startswith("learning_rate:"))
     with pytest.raises(FolksyError, match=rf"^{re.escape(str(broken))}:{line}: learning_rate must be float, got 'fast'"):
         load_recipe(broken)
