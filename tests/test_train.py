@@ -110,7 +110,7 @@ def test_train_logs_params_metrics_samples_and_a_loadable_model(store, tiny_qwen
     from mlflow import MlflowClient
 
     prepare_run_id, corpus_sha = store
-    overrides = f"base_model={tiny_qwen2_dir},method=lora,lora_r=4,lora_alpha=8,max_steps=4,{TINY}"
+    overrides = f"base_model={tiny_qwen2_dir},method=lora,lora_r=4,lora_alpha=8,max_steps=4,learning_rate=3e-4,{TINY}"
     result = run_step("steps.train", "--prepare-run-id", prepare_run_id, "--overrides", overrides, "--output-dir", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr[-3000:]
     [run] = train_runs(os.environ["MLFLOW_EXPERIMENT_NAME"])
@@ -119,7 +119,7 @@ def test_train_logs_params_metrics_samples_and_a_loadable_model(store, tiny_qwen
     assert f"model at runs:/{run_id}/model" in result.stdout
 
     params = run.data.params
-    assert (params["method"], params["max_steps"], params["lora_r"], params["learning_rate"]) == ("lora", "4", "4", "0.0001")
+    assert (params["method"], params["max_steps"], params["lora_r"], params["learning_rate"]) == ("lora", "4", "4", "0.0003")
     assert params["base_model"] == tiny_qwen2_dir and len(params["base_model_revision"]) == 64
     assert (params["prepare_run_id"], params["corpus_sha256"]) == (prepare_run_id, corpus_sha)
     assert params["git_commit"] and params["train_examples"] == "32" and params["val_examples"] == "8"
