@@ -5,14 +5,18 @@ expected score in practice: `critic_scores(critic)`); all candidates of all prom
 one call, so the sentence encoder sees one batch.
 """
 
+import re
 from collections.abc import Callable, Sequence
 
 
-def pick_best(candidates: Sequence[Sequence[str]], score: Callable[[list[str]], Sequence[float]], keep: int = 1) -> list[list[str]]:
+def pick_best(candidates: Sequence[Sequence[str]], score: Callable[[list[str]], Sequence[float]], keep: int = 1,
+              shape: Callable[[str], str] | None = None) -> list[list[str]]:
     """For each prompt's candidates, the `keep` distinct sayings scored highest, best first.
 
-    Ties go to the earlier sample, so best-of-1 is exactly plain sampling. A prompt with fewer distinct
-    candidates than `keep` gets its repeats back in sample order after the distinct ones."""
+    Ties go to the earlier sample, so best-of-1 is exactly plain sampling. With `shape` (a saying's
+    pattern, e.g. `saying_shape`), the best saying of each shape comes before a second saying of a shape
+    already kept, so three sayings asked for are three kinds of saying where the samples allow. A prompt
+    with fewer distinct candidates than `keep` gets its repeats back in sample order after the distinct ones."""
     flat = [saying for options in candidates for saying in options]
     scores = list(score(flat)) if flat else []
     if len(scores) != len(flat):
@@ -24,9 +28,26 @@ def pick_best(candidates: Sequence[Sequence[str]], score: Callable[[list[str]], 
         for i in ranked:
             (repeats if options[i] in seen else distinct).append(options[i])
             seen.add(options[i])
+        if shape is not None and keep > 1:
+            first, shapes = [], set()
+            for saying in distinct:
+                if shape(saying) not in shapes:
+                    first.append(saying)
+                    shapes.add(shape(saying))
+            distinct = first + [saying for saying in distinct if saying not in first]
         picked.append((distinct + repeats)[:keep])
         start += len(options)
     return picked
+
+
+def saying_shape(saying: str) -> str:
+    """What makes two sayings the same kind: the engine pattern it parses onto (folksy.judging.fit),
+    else its first three words ("the one day you need rain..." and "the one day you need a ladder..."
+    are one kind)."""
+    from folksy.judging.fit import parse
+
+    parsed = parse(saying)
+    return parsed["pattern"] if parsed else " ".join(re.findall(r"[a-z']+", saying.lower())[:3])
 
 
 def critic_scores(critic) -> Callable[[list[str]], list[float]]:
@@ -37,10 +58,11 @@ def critic_scores(critic) -> Callable[[list[str]], list[float]]:
 
 def sample_and_pick(generator, critic, prompts: list[str], keep: int = 1, best_of: int = 1, progress: bool = False, **sampling) -> list[list[str]]:
     """`keep` sayings per prompt from `generator` (a SayingGenerator): with best_of k > 1, keep * k are
-    sampled and the `keep` the critic rates highest kept (pick_best). What the pyfunc's predict, judge and
-    `folksy generate` all serve. `sampling`: generate's temperature, top_p, max_new_tokens, seed."""
+    sampled and the `keep` the critic rates highest kept, one of each shape before any repeat of a shape
+    (pick_best, saying_shape). What the pyfunc's predict, judge and `folksy generate` all serve.
+    `sampling`: generate's temperature, top_p, max_new_tokens, seed."""
     candidates = generator.generate(prompts, num_return_sequences=keep * best_of, progress=progress, **sampling)
-    return pick_best(candidates, critic_scores(critic), keep=keep) if best_of > 1 else candidates
+    return pick_best(candidates, critic_scores(critic), keep=keep, shape=saying_shape) if best_of > 1 else candidates
 
 
 def served_settings(model_dir) -> tuple[int, "object | None"]:

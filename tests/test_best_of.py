@@ -50,3 +50,44 @@ def test_the_critic_scorer_orders_by_the_raw_score_that_calibration_would_tie():
             return np.full_like(raw, 3.0)
 
     assert pick_best([["worse", "better"]], critic_scores(Critic())) == [["better"]]
+
+
+def first_word(saying):
+    return saying.split()[0]
+
+
+def test_with_a_shape_each_kind_of_saying_comes_before_a_second_of_a_kind_already_kept():
+    candidates = [["one day aaaaaa", "one day bbbbb", "fella cccc", "folks dd", "folks eeeeeeee"]]
+    assert pick_best(candidates, by_length, keep=3) == [["one day aaaaaa", "folks eeeeeeee", "one day bbbbb"]]
+    assert pick_best(candidates, by_length, keep=3, shape=first_word) == [["one day aaaaaa", "folks eeeeeeee", "fella cccc"]]
+    # once every shape is kept, the rest follow by score; one saying asked for is the best, shape or not
+    assert pick_best(candidates, by_length, keep=4, shape=first_word)[0][3] == "one day bbbbb"
+    assert pick_best(candidates, by_length, keep=1, shape=first_word) == [["one day aaaaaa"]]
+
+
+def test_saying_shape_names_the_engine_pattern_else_the_opening_words():
+    from folksy.best_of import saying_shape
+    from folksy.corpus.engine import respond
+
+    one_day = ["The one day you need rain to be wet is the one day it ain't.", "The one day you need a ladder to be tall is the one day it ain't!"]
+    assert saying_shape(one_day[0]) == saying_shape(one_day[1]) == "ironic_deficiency[10]"
+    assert saying_shape("A goat in a hat is still a goat.") == saying_shape("A GOAT in a barn ain't a horse") == "a goat in"
+    assert saying_shape(respond("Tell me a saying about a mule.", seed=3)).count("[") == 1  # the engine's own parse
+
+
+def test_served_picks_are_one_of_each_kind_before_a_second_of_a_kind():
+    """sample_and_pick is what predict, judge and `folksy generate` serve. The generator here is a stand-in
+    that returns fixed samples: which samples a model draws is not what this test is about."""
+    from folksy.best_of import sample_and_pick
+
+    class Samples:
+        def generate(self, prompts, num_return_sequences, progress=False, **sampling):
+            one_day = [f"The one day you need {w} to be handy is the one day it ain't." for w in ("a hammer", "a ladder", "a shovel")]
+            return [(one_day + ["A goat in a hat is still a goat, friend."])[:num_return_sequences] for _ in prompts]
+
+    class LongerIsBetter:
+        def raw(self, sayings):
+            return np.array([len(s) for s in sayings], dtype=float)
+
+    picks = sample_and_pick(Samples(), LongerIsBetter(), ["rain"], keep=2, best_of=2)
+    assert picks[0][1] == "A goat in a hat is still a goat, friend."
