@@ -36,7 +36,8 @@ def main() -> None:
     from folksy.lineage import download_splits
     from folksy.training.recipe import load_recipe
     from folksy.training.sft import build_trainer, load_base, recipe_rows, training_rows
-    from folksy.training.trainer import bf16_supported, keep_freed_memory
+    from folksy.generation import bf16_supported
+    from folksy.training.trainer import keep_freed_memory
 
     steps = sorted(int(s) for s in options.steps.split(","))
     overrides = f"train_subsample=0,max_steps={steps[-1]},eval_steps=32,save_steps={steps[-1]},early_stopping_patience=0"

@@ -106,7 +106,8 @@ def measure(name: str, setting: dict, model_dir: str, examples: list[dict], step
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    from folksy.training.trainer import bf16_supported, FolksySFTTrainer, keep_freed_memory, train_flops_per_token
+    from folksy.generation import bf16_supported
+    from folksy.training.trainer import FolksySFTTrainer, keep_freed_memory, train_flops_per_token
 
     class StepClock(TrainerCallback):
         def __init__(self):

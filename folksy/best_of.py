@@ -97,7 +97,7 @@ def served_picks(model_uri: str, prompts: list[str], keep: int = 1, best_of: int
     k = 1 if sampling.get("temperature") == 0 else served if best_of is None else best_of
     if k > 1 and critic is None:
         raise FolksyError(f"best_of {k}: '{model_uri}' carries no critic to pick with; use best_of 1")
-    return sample_and_pick(SayingGenerator.from_pretrained(str(hf_dir)), critic, prompts, keep, k, progress, **sampling), k
+    return sample_and_pick(SayingGenerator.from_pretrained(str(hf_dir), dtype="served"), critic, prompts, keep, k, progress, **sampling), k
 
 
 def served_sayings(model_uri: str, prompts: list[str], seed: int | None = None, progress: bool = False) -> tuple[list[str], int]:

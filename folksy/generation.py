@@ -25,6 +25,25 @@ class Sampling:
 SAMPLING = Sampling()
 
 
+def bf16_supported() -> bool:
+    """Whether bf16 pays off here: a CUDA GPU with bf16, or a CPU with native bf16 (AVX512-BF16/AMX)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def inference_dtype(choice: str = "auto") -> str:
+    """auto: bfloat16 where the CPU has native bf16 (AVX512-BF16/AMX) or a CUDA GPU has it, else float32.
+
+    What every path that serves or measures sayings runs in (the pyfunc, judge, `folksy generate`,
+    evaluate), so the model users are served is the model that was measured and read."""
+    if choice != "auto":
+        return choice
+    return "bfloat16" if bf16_supported() else "float32"
+
+
 class SayingGenerator:
     def __init__(self, model, tokenizer):
         self.model = model.eval()
@@ -36,9 +55,10 @@ class SayingGenerator:
 
     @classmethod
     def from_pretrained(cls, path: str, dtype=None) -> "SayingGenerator":
+        """dtype None keeps the saved weights' dtype; "served" is inference_dtype("auto")."""
         from folksy.base_models import load_model_and_tokenizer
 
-        model, tokenizer = load_model_and_tokenizer(path, dtype=dtype)
+        model, tokenizer = load_model_and_tokenizer(path, dtype=inference_dtype() if dtype == "served" else dtype)
         return cls(model, tokenizer)
 
     def generate(
@@ -128,7 +148,7 @@ def perplexity(nll: float, tokens: int) -> float:
     return math.exp(nll / tokens) if tokens else float("nan")
 
 
-def load_generator(model_uri: str) -> SayingGenerator:
+def load_generator(model_uri: str, dtype=None) -> SayingGenerator:
     """A SayingGenerator for an MLflow model URI (`runs:/…/model`, `models:/name@alias`) or a model directory.
 
     An MLflow URI must name a folksy pyfunc model; its Hugging Face directory (the artifact `hf_model`)
@@ -137,8 +157,8 @@ def load_generator(model_uri: str) -> SayingGenerator:
     from pathlib import Path
 
     if Path(model_uri).is_dir() and (Path(model_uri) / "config.json").is_file():
-        return SayingGenerator.from_pretrained(model_uri)
-    return SayingGenerator.from_pretrained(str(download_hf_dir(model_uri)))
+        return SayingGenerator.from_pretrained(model_uri, dtype)
+    return SayingGenerator.from_pretrained(str(download_hf_dir(model_uri)), dtype)
 
 
 def download_hf_dir(model_uri: str, option: str = "model_uri"):

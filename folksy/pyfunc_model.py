@@ -151,7 +151,7 @@ class FolksyModel(PythonModel):
         from folksy.generation import SayingGenerator
         from folksy.judging.critic import Critic
 
-        self.generator = SayingGenerator.from_pretrained(context.artifacts["hf_model"])
+        self.generator = SayingGenerator.from_pretrained(context.artifacts["hf_model"], dtype="served")  # as judge read it
         if "critic" in context.artifacts:
             self.critic = Critic.load(context.artifacts["critic"])
         self.best_of = int((context.model_config or {}).get("best_of", 1))  # the signature's default, for direct calls

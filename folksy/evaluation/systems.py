@@ -39,15 +39,6 @@ class Stopwatch:
         self._last = now
 
 
-def inference_dtype(choice: str) -> str:
-    """auto: bfloat16 where the CPU has native bf16 (AVX512-BF16/AMX) or a CUDA GPU has it, else float32."""
-    if choice != "auto":
-        return choice
-    from folksy.training.trainer import bf16_supported
-
-    return "bfloat16" if bf16_supported() else "float32"
-
-
 def generate_all(model_uri: str, base_path: str, dtype: str, prompts, shared: list[int], test_rows: list[dict], budget: Budget, max_new_tokens: int, seed: int, watch: Stopwatch):
     """Generations of model, base (the shared prompts only) and engine, and the two models' test perplexity.
 

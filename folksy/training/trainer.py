@@ -134,13 +134,6 @@ class CrashPoints(TrainerCallback):
         fault_point("train:after_checkpoint")
 
 
-def bf16_supported() -> bool:
-    """Whether bf16 autocast pays off here: a CUDA GPU with bf16, or a CPU with native bf16 (AVX512-BF16/AMX)."""
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
 def train_flops_per_token(config, scored_share: float = 1.0) -> float:
     """Matmul FLOPs to train on one token (forward + backward = 3 x forward), attention scores excluded.
 
