@@ -10,7 +10,7 @@ Writes: params            the resolved recipe, base_model_revision, prepare_run_
         artifacts         loss_curve.png; samples.json, a table of fixed prompts before/after training
         datasets          the train and val rows trained on (a subsample is named for itself: folksy-train-N-of-M)
         model             runs:/<run id>/model, a pyfunc model (safetensors, LoRA merged) for evaluate, judge, register,
-                          with judge's default critic (trained once into the folksy cache) for the recipe's best_of
+                          with the picker critic (judge's data plus the blind readings; cached) for the recipe's best_of
 Checkpoints go to --output-dir. If a run dies (even by SIGKILL), the same command with the same --output-dir
 resumes from its latest checkpoint: in the same run, or, under `mlflow run`, in the run it reports.
 """
@@ -85,7 +85,7 @@ def _train(mlflow, recipe, prepare_run, out, resume_from, run, is_main, commit) 
 
     from folksy.base_models import resolve_base_model
     from folksy.generation import SayingGenerator, bf16_supported
-    from folksy.judging.critic_registry import default_critic_dir
+    from folksy.judging.critic_registry import picker_critic_dir
     from folksy.lineage import download_splits, log_split_datasets
     from folksy.plots import plot_loss_curve
     from folksy.pyfunc_model import model_kwargs
@@ -136,7 +136,7 @@ def _train(mlflow, recipe, prepare_run, out, resume_from, run, is_main, commit) 
         mlflow.log_table({"prompt": list(SAMPLE_PROMPTS), "before": before, "after": after}, artifact_file="samples.json")
         plot_loss_curve(metric_history(run.info.run_id, "loss"), metric_history(run.info.run_id, "eval_loss"), Path(scratch) / "loss_curve.png")
         mlflow.log_artifact(str(Path(scratch) / "loss_curve.png"))  # from the run's history: complete across resumes
-        critic_dir = default_critic_dir(PROJECT_ROOT / CORPUS, log=click.echo)  # judge's own critic, for the model's best_of
+        critic_dir = picker_critic_dir(PROJECT_ROOT / CORPUS, log=click.echo)  # what the model's best_of picks with
         mlflow.pyfunc.log_model(name="model", **model_kwargs(hf_dir, scratch, critic_dir, recipe["best_of"]))
         write_state(out, run.info.run_id, "", finished=True)
         for checkpoint in out.glob("checkpoint-*"):  # the model is logged; checkpoints only served a resume

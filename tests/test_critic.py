@@ -232,3 +232,25 @@ def test_mismatched_fills_are_engine_patterns_with_borrowed_parts():
     assert not corpus & set(sayings)
     assert all(s[0].isupper() and s.rstrip()[-1] in ".!?" for s in sayings)
     assert len(set(sayings)) == len(sayings)
+
+
+def test_readings_become_one_labelled_item_per_saying_without_the_held_out_texts(tmp_path):
+    from folksy.judging.critic_data import reading_labelled
+
+    realistic = tmp_path / "realistic.jsonl"
+    realistic.write_text(json.dumps({"text": "Held out, never learnt.", "label": 2, "source": "model-64", "split": "heldout"}) + "\n")
+    readings = tmp_path / "reading"
+    readings.mkdir()
+    (readings / "readings-a.jsonl").write_text("".join(json.dumps(row) + "\n" for row in [
+        {"text": "The fella who sells rope always has to borrow his neighbor's.", "readers": [4, 3]},
+        {"text": "Held out, never learnt.", "readers": [1, 1]},
+    ]))
+    (readings / "readings-b.jsonl").write_text(json.dumps({"text": "The fella who sells rope always has to borrow his neighbor's.", "reader": 4}) + "\n")
+    (readings / "notes.jsonl").write_text(json.dumps({"text": "not a reading file", "reader": 5}) + "\n")
+    items = reading_labelled(readings, realistic)
+    # marks 4, 3 and 4 pooled: mean 3.67 rounds to 4; 3.5 would round half up
+    assert items == [{"text": "The fella who sells rope always has to borrow his neighbor's.", "label": 4, "split": "train", "source": "reading"}]
+
+    (readings / "readings-c.jsonl").write_text(json.dumps({"text": "x", "readers": [6, 1]}) + "\n")
+    with pytest.raises(FolksyError, match=r"readings-c.jsonl:1: 'readers' / 'reader' must be rubric marks 1-5"):
+        reading_labelled(readings, realistic)

@@ -151,6 +151,10 @@ def test_train_logs_params_metrics_samples_and_a_loadable_model(store, tiny_qwen
     files = [os.path.relpath(os.path.join(d, f), model_dir) for d, _, names in os.walk(model_dir) for f in names]
     assert "artifacts/hf_model/model.safetensors" in files
     assert {"artifacts/critic/critic.safetensors", "artifacts/critic/critic.json"} <= set(files)  # what best_of picks with
+    from folksy.judging.critic_registry import picker_critic_dir  # the picker (cached by train), not judge's own critic
+
+    picker = picker_critic_dir(PROJECT_ROOT / "corpus" / "training_pairs.jsonl")
+    assert (Path(model_dir) / "artifacts" / "critic" / "critic.safetensors").read_bytes() == (picker / "critic.safetensors").read_bytes()
     assert not [f for f in files if f.endswith((".bin", ".pt", ".pth", ".pkl", ".pickle"))]  # safetensors, no pickles
     assert not [f for f in files if "adapter" in f]  # LoRA merged into the base
     card = (Path(model_dir) / "artifacts" / "hf_model" / "README.md").read_text()  # the directory describes itself

@@ -345,3 +345,16 @@ def train_default_critic(corpus_path, settings: CriticSettings = CriticSettings(
     return train_critic(
         sayings, critic_labelled(), settings, embed_fn=embed_fn, log=log, progress=progress, cooccurrence=corpus_cooccurrence(corpus_path)
     )
+
+
+def train_picker_critic(corpus_path, settings: CriticSettings = CriticSettings(), log=print, progress: bool = False, embed_fn=None):
+    """The critic a logged model's best_of picks with: the default critic's data plus every blind reading
+    of served picks (critic_data.reading_labelled). Apart from the judge's critic on purpose: a judge that
+    also picks rates its own picks high (docs/benchmarks.md), and read blind its picks are worse."""
+    from folksy.judging.critic_data import corpus_cooccurrence, corpus_sayings, critic_labelled, reading_labelled
+
+    sayings = corpus_sayings(corpus_path, settings.positives, settings.seed)
+    return train_critic(
+        sayings, critic_labelled() + reading_labelled(), settings, embed_fn=embed_fn, log=log, progress=progress,
+        cooccurrence=corpus_cooccurrence(corpus_path),
+    )

@@ -14,6 +14,7 @@ from folksy.defaults import PROJECT_ROOT
 
 CALIBRATION_PATH = PROJECT_ROOT / "corpus" / "judge_calibration.jsonl"
 REALISTIC_PATH = PROJECT_ROOT / "corpus" / "judge_realistic.jsonl"  # real outputs read blind (docs/judge.md)
+READINGS_DIR = PROJECT_ROOT / "benchmarks" / "reading"  # readings-*.jsonl: served picks and engine answers read blind
 CALIBRATION_KEYS = {"text": str, "label": int, "kind": str, "split": str, "injection": bool}
 REALISTIC_KEYS = {"text": str, "label": int, "source": str, "split": str}
 GOOD_LABEL = 4.0  # a corpus saying is "a good folksy saying" on the rubric, not a real proverb (5)
@@ -301,3 +302,31 @@ def degrade(sayings: list[dict], per_saying: int, seed: int) -> list[tuple[str, 
     return out
 
 
+
+
+def reading_files(directory: Path | str = READINGS_DIR) -> list[Path]:
+    return sorted(Path(directory).glob("readings-*.jsonl"))
+
+
+def reading_labelled(directory: Path | str = READINGS_DIR, realistic_path: Path | str = REALISTIC_PATH) -> list[dict]:
+    """Every saying of the blind readings (`readings-*.jsonl`: served picks and engine answers, each line
+    with its `text` and the readers' `readers` marks, or one `reader` label) as a labelled train item, one
+    per distinct text: all its marks pooled, label = their mean rounded half up. Texts of the realistic
+    held-out set are left out, so the judge's calibration figures stay on items no critic learnt from."""
+    import math
+
+    def problem(row):
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            return "'text' must be a str"
+        marks = row.get("readers") or [row.get("reader")]
+        if not all(isinstance(mark, int) and 1 <= mark <= 5 for mark in marks):
+            return "'readers' / 'reader' must be rubric marks 1-5"
+        return None
+
+    held = {row["text"] for row in realistic_heldout(realistic_path)}
+    marks: dict[str, list[int]] = {}
+    for path in reading_files(directory):
+        for row in read_jsonl(path, problem):
+            if row["text"] not in held:
+                marks.setdefault(row["text"], []).extend(row.get("readers") or [row["reader"]])
+    return [{"text": text, "label": int(math.floor(sum(m) / len(m) + 0.5)), "split": "train", "source": "reading"} for text, m in marks.items()]

@@ -194,6 +194,23 @@ def default_critic_dir(corpus_path, log=print) -> Path:
     return cached_critic_dir(recipe, settings)
 
 
+def picker_critic_dir(corpus_path, log=print) -> Path:
+    """The critic a logged model's `best_of` picks with (critic.train_picker_critic), as a directory in the
+    folksy cache, trained first if this machine has none. Keyed on the default critic's recipe and every
+    reading file, so a new blind reading retrains it."""
+    import hashlib
+
+    from folksy.judging.critic import CriticSettings, train_picker_critic
+    from folksy.judging.critic_data import reading_files
+
+    digest = hashlib.sha256(critic_recipe(corpus_path).encode())
+    for path in reading_files():
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    recipe, settings = "picker-" + digest.hexdigest()[:12], CriticSettings()
+    cached_critic(recipe, settings, lambda: train_picker_critic(corpus_path, settings, log=log, progress=True), log)
+    return cached_critic_dir(recipe, settings)
+
+
 def cached_critic(recipe: str, settings, train, log=print):
     """`train()`'s (critic, report), kept in the folksy cache ($FOLKSY_CACHE/critics) under the recipe, the
     settings and the library versions, and loaded from there the next time on this machine: training is
