@@ -29,12 +29,11 @@ def pick_best(candidates: Sequence[Sequence[str]], score: Callable[[list[str]], 
             (repeats if options[i] in seen else distinct).append(options[i])
             seen.add(options[i])
         if shape is not None and keep > 1:
-            first, shapes = [], set()
+            best_of_shape: dict[str, str] = {}
             for saying in distinct:
-                if shape(saying) not in shapes:
-                    first.append(saying)
-                    shapes.add(shape(saying))
-            distinct = first + [saying for saying in distinct if saying not in first]
+                best_of_shape.setdefault(shape(saying), saying)
+            first = set(best_of_shape.values())
+            distinct = list(best_of_shape.values()) + [saying for saying in distinct if saying not in first]
         picked.append((distinct + repeats)[:keep])
         start += len(options)
     return picked
@@ -87,7 +86,7 @@ def served_picks(model_uri: str, prompts: list[str], keep: int = 1, best_of: int
     from pathlib import Path
 
     from folksy.errors import FolksyError
-    from folksy.generation import SayingGenerator, download_hf_dir
+    from folksy.generation import SayingGenerator, download_hf_dir, inference_dtype
 
     if Path(model_uri).is_dir() and (Path(model_uri) / "config.json").is_file():
         hf_dir, (served, critic) = Path(model_uri), (1, None)
@@ -97,7 +96,7 @@ def served_picks(model_uri: str, prompts: list[str], keep: int = 1, best_of: int
     k = 1 if sampling.get("temperature") == 0 else served if best_of is None else best_of
     if k > 1 and critic is None:
         raise FolksyError(f"best_of {k}: '{model_uri}' carries no critic to pick with; use best_of 1")
-    return sample_and_pick(SayingGenerator.from_pretrained(str(hf_dir), dtype="served"), critic, prompts, keep, k, progress, **sampling), k
+    return sample_and_pick(SayingGenerator.from_pretrained(str(hf_dir), dtype=inference_dtype()), critic, prompts, keep, k, progress, **sampling), k
 
 
 def served_sayings(model_uri: str, prompts: list[str], seed: int | None = None, progress: bool = False) -> tuple[list[str], int]:

@@ -55,10 +55,10 @@ class SayingGenerator:
 
     @classmethod
     def from_pretrained(cls, path: str, dtype=None) -> "SayingGenerator":
-        """dtype None keeps the saved weights' dtype; "served" is inference_dtype("auto")."""
+        """dtype None keeps the saved weights' dtype; what is served runs in inference_dtype()."""
         from folksy.base_models import load_model_and_tokenizer
 
-        model, tokenizer = load_model_and_tokenizer(path, dtype=inference_dtype() if dtype == "served" else dtype)
+        model, tokenizer = load_model_and_tokenizer(path, dtype=dtype)
         return cls(model, tokenizer)
 
     def generate(

@@ -148,10 +148,10 @@ class FolksyModel(PythonModel):
     best_of = 1
 
     def load_context(self, context):
-        from folksy.generation import SayingGenerator
+        from folksy.generation import SayingGenerator, inference_dtype
         from folksy.judging.critic import Critic
 
-        self.generator = SayingGenerator.from_pretrained(context.artifacts["hf_model"], dtype="served")  # as judge read it
+        self.generator = SayingGenerator.from_pretrained(context.artifacts["hf_model"], dtype=inference_dtype())  # as judge read it
         if "critic" in context.artifacts:
             self.critic = Critic.load(context.artifacts["critic"])
         self.best_of = int((context.model_config or {}).get("best_of", 1))  # the signature's default, for direct calls

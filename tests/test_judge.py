@@ -60,7 +60,7 @@ def register_champion(model_dir: str, tmp_path) -> dict:
     from mlflow import MlflowClient
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from folksy.generation import load_generator
+    from folksy.generation import inference_dtype, load_generator
     from folksy.pyfunc_model import model_kwargs
 
     model = AutoModelForCausalLM.from_pretrained(model_dir)
@@ -76,7 +76,7 @@ def register_champion(model_dir: str, tmp_path) -> dict:
         info = mlflow.pyfunc.log_model(name="model", **model_kwargs(champion_dir, tmp_path / "scratch"))
     version = mlflow.register_model(info.model_uri, "folksy-proverbs").version
     MlflowClient().set_registered_model_alias("folksy-proverbs", "production", version)
-    generator = load_generator(str(champion_dir), dtype="served")  # as judge serves it
+    generator = load_generator(str(champion_dir), dtype=inference_dtype())  # as judge serves it
     return {"version": version, "sayings": lambda prompts: [o[0] for o in generator.generate(prompts, seed=42)]}
 
 

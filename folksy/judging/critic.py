@@ -336,14 +336,15 @@ def train_critic(
     return critic, {"candidates": report, "picked": {k: v for k, v in best.items() if k != "oof"}}
 
 
-def train_default_critic(corpus_path, settings: CriticSettings = CriticSettings(), log=print, progress: bool = False, embed_fn=None):
+def train_default_critic(corpus_path, settings: CriticSettings = CriticSettings(), log=print, progress: bool = False, embed_fn=None, extra: list[dict] = ()):
     """The critic `judge` trains (critic_registry.train_and_log_critic) and the benchmarks measure: corpus
-    positives, the calibration set and the realistic set's train split, the whole corpus's co-occurrence."""
+    positives, the calibration set and the realistic set's train split, the whole corpus's co-occurrence;
+    `extra` labelled items on top (the picker's readings)."""
     from folksy.judging.critic_data import corpus_cooccurrence, corpus_sayings, critic_labelled
 
     sayings = corpus_sayings(corpus_path, settings.positives, settings.seed)
     return train_critic(
-        sayings, critic_labelled(), settings, embed_fn=embed_fn, log=log, progress=progress, cooccurrence=corpus_cooccurrence(corpus_path)
+        sayings, critic_labelled() + list(extra), settings, embed_fn=embed_fn, log=log, progress=progress, cooccurrence=corpus_cooccurrence(corpus_path)
     )
 
 
@@ -351,10 +352,6 @@ def train_picker_critic(corpus_path, settings: CriticSettings = CriticSettings()
     """The critic a logged model's best_of picks with: the default critic's data plus every blind reading
     of served picks (critic_data.reading_labelled). Apart from the judge's critic on purpose: a judge that
     also picks rates its own picks high (docs/benchmarks.md), and read blind its picks are worse."""
-    from folksy.judging.critic_data import corpus_cooccurrence, corpus_sayings, critic_labelled, reading_labelled
+    from folksy.judging.critic_data import reading_labelled
 
-    sayings = corpus_sayings(corpus_path, settings.positives, settings.seed)
-    return train_critic(
-        sayings, critic_labelled() + reading_labelled(), settings, embed_fn=embed_fn, log=log, progress=progress,
-        cooccurrence=corpus_cooccurrence(corpus_path),
-    )
+    return train_default_critic(corpus_path, settings, log, progress, embed_fn, extra=reading_labelled())

@@ -302,8 +302,6 @@ def degrade(sayings: list[dict], per_saying: int, seed: int) -> list[tuple[str, 
     return out
 
 
-
-
 def reading_files(directory: Path | str = READINGS_DIR) -> list[Path]:
     return sorted(Path(directory).glob("readings-*.jsonl"))
 
@@ -315,11 +313,13 @@ def reading_labelled(directory: Path | str = READINGS_DIR, realistic_path: Path 
     held-out set are left out, so the judge's calibration figures stay on items no critic learnt from."""
     import math
 
+    def marks_of(row) -> list:
+        return row.get("readers") or [row.get("reader")]
+
     def problem(row):
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
             return "'text' must be a str"
-        marks = row.get("readers") or [row.get("reader")]
-        if not all(isinstance(mark, int) and 1 <= mark <= 5 for mark in marks):
+        if not all(isinstance(mark, int) and 1 <= mark <= 5 for mark in marks_of(row)):
             return "'readers' / 'reader' must be rubric marks 1-5"
         return None
 
@@ -328,5 +328,5 @@ def reading_labelled(directory: Path | str = READINGS_DIR, realistic_path: Path 
     for path in reading_files(directory):
         for row in read_jsonl(path, problem):
             if row["text"] not in held:
-                marks.setdefault(row["text"], []).extend(row.get("readers") or [row["reader"]])
+                marks.setdefault(row["text"], []).extend(marks_of(row))
     return [{"text": text, "label": int(math.floor(sum(m) / len(m) + 0.5)), "split": "train", "source": "reading"} for text, m in marks.items()]

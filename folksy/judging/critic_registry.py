@@ -21,9 +21,10 @@ DEFAULT_CRITIC_URI = f"models:/{CRITIC_NAME}@{CRITIC_ALIAS}"
 RECIPE_MODULES = ("folksy.judging.critic", "folksy.judging.critic_data", "folksy.judging.fit", "folksy.corpus.lexicon", "folksy.corpus.templates")
 
 
-def critic_recipe(corpus_path=None) -> str:
+def critic_recipe(corpus_path=None, extra_files=()) -> str:
     """A digest of everything the default critic is trained from: its code, the lexicon and patterns, both
-    labelled sets and the corpus. `judge` retrains the registered default critic when this has changed."""
+    labelled sets and the corpus (and `extra_files`: the picker's readings). `judge` retrains the registered
+    default critic when this has changed."""
     import hashlib
     import importlib
 
@@ -33,7 +34,7 @@ def critic_recipe(corpus_path=None) -> str:
     files = [Path(importlib.import_module(name).__file__) for name in RECIPE_MODULES] + [CALIBRATION_PATH, REALISTIC_PATH]
     if corpus_path is not None and Path(corpus_path).is_file():
         files.append(Path(corpus_path))
-    for path in files:
+    for path in files + [Path(path) for path in extra_files]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -198,15 +199,10 @@ def picker_critic_dir(corpus_path, log=print) -> Path:
     """The critic a logged model's `best_of` picks with (critic.train_picker_critic), as a directory in the
     folksy cache, trained first if this machine has none. Keyed on the default critic's recipe and every
     reading file, so a new blind reading retrains it."""
-    import hashlib
-
     from folksy.judging.critic import CriticSettings, train_picker_critic
     from folksy.judging.critic_data import reading_files
 
-    digest = hashlib.sha256(critic_recipe(corpus_path).encode())
-    for path in reading_files():
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    recipe, settings = "picker-" + digest.hexdigest()[:12], CriticSettings()
+    recipe, settings = "picker-" + critic_recipe(corpus_path, reading_files()), CriticSettings()
     cached_critic(recipe, settings, lambda: train_picker_critic(corpus_path, settings, log=log, progress=True), log)
     return cached_critic_dir(recipe, settings)
 
