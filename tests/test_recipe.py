@@ -8,13 +8,14 @@ from folksy.errors import FolksyError
 from folksy.training.recipe import FIELDS, load_recipe, lora_target_modules, parse_overrides
 from tests.conftest import PROJECT_ROOT
 
-RECIPES = sorted((PROJECT_ROOT / "configs").glob("*.yaml"))
+RECIPES = sorted(p for p in (PROJECT_ROOT / "configs").glob("*.yaml") if not p.name.endswith("-dpo.yaml"))  # train recipes
 CPU = PROJECT_ROOT / "configs" / "smollm2-135m-cpu.yaml"
 QWEN_FULL = PROJECT_ROOT / "configs" / "qwen2.5-0.5b-full.yaml"
 
 
-def test_the_three_recipes_exist():
+def test_the_three_train_recipes_and_the_preference_recipe_exist():
     assert {p.name for p in RECIPES} == {"smollm2-135m-cpu.yaml", "qwen2.5-0.5b-full.yaml", "qwen2.5-0.5b-lora.yaml"}
+    assert (PROJECT_ROOT / "configs" / "smollm2-135m-dpo.yaml").is_file()  # its own keys: tests/test_dpo.py
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)

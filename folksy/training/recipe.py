@@ -61,15 +61,46 @@ FIELDS = {
     "best_of": (int, (lambda v: 1 <= v <= 16, "must be in [1, 16]")),
 }
 
+PAIR_SOURCES = ("readings", "critic")
+
+
+def _sources_known(value: str) -> bool:
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    return bool(parts) and all(part in PAIR_SOURCES for part in parts) and len(set(parts)) == len(parts)
+
+
+# a preference recipe (configs/*-dpo.yaml) for the `dpo` step, over a finished train run's model
+DPO_FIELDS = {
+    "pair_sources": (str, (_sources_known, f"must be comma-separated sources from {', '.join(PAIR_SOURCES)}")),
+    "min_gap": (float, _positive),
+    "pairs_per_prompt": (int, _at_least_one),
+    "critic_prompts": (int, _not_negative),
+    "samples_per_prompt": (int, (lambda v: 2 <= v <= 32, "must be in [2, 32]")),
+    "critic_margin": (float, _not_negative),
+    "chosen_shape_cap": (int, _not_negative),
+    "sample_max_new_tokens": FIELDS["sample_max_new_tokens"],
+    "beta": (float, _positive),
+    "learning_rate": FIELDS["learning_rate"],
+    "lr_scheduler_type": FIELDS["lr_scheduler_type"],
+    "warmup_ratio": FIELDS["warmup_ratio"],
+    "num_train_epochs": FIELDS["num_train_epochs"],
+    "max_steps": FIELDS["max_steps"],
+    "per_device_train_batch_size": FIELDS["per_device_train_batch_size"],
+    "gradient_accumulation_steps": FIELDS["gradient_accumulation_steps"],
+    "max_length": FIELDS["max_length"],
+    "seed": FIELDS["seed"],
+    "bf16": FIELDS["bf16"],
+    "logging_steps": FIELDS["logging_steps"],
+}
 
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 # an override list is split at commas that start a new `key=`, so lora_target_modules=q_proj,v_proj works
 _OVERRIDE_SPLIT = re.compile(r",(?=\s*[A-Za-z_]\w*\s*=)")
 
 
-def coerce(key: str, value, where: str):
+def coerce(key: str, value, where: str, fields: dict = FIELDS):
     """`value` (from YAML or an override string) as the key's type, checked; FolksyError names `where`."""
-    kind, (check, demand) = FIELDS[key]
+    kind, (check, demand) = fields[key]
     try:
         if kind is bool:
             text = str(value).strip().lower()
@@ -98,7 +129,7 @@ def coerce(key: str, value, where: str):
     return converted
 
 
-def parse_overrides(text: str, flag: str = "--overrides") -> dict[str, str]:
+def parse_overrides(text: str, flag: str = "--overrides", fields: dict = FIELDS) -> dict[str, str]:
     """`"max_steps=20,learning_rate=1e-4"` -> `{"max_steps": "20", "learning_rate": "1e-4"}`, keys checked;
     an error names `flag`, the option the text came from."""
     overrides = {}
@@ -110,8 +141,8 @@ def parse_overrides(text: str, flag: str = "--overrides") -> dict[str, str]:
         key = key.strip()
         if not sep or not key:
             raise FolksyError(f"{flag}: '{item}' is not key=value")
-        if key not in FIELDS:
-            raise FolksyError(f"{flag}: unknown key '{key}' (known: {', '.join(FIELDS)})")
+        if key not in fields:
+            raise FolksyError(f"{flag}: unknown key '{key}' (known: {', '.join(fields)})")
         if key in overrides:
             raise FolksyError(f"{flag}: '{key}' is given twice")
         overrides[key] = value.strip()
@@ -143,8 +174,9 @@ def grid_points(path, grid: str, overrides: str = "") -> list[str]:
     return points
 
 
-def load_recipe(path, overrides: str = "") -> dict:
-    """The recipe at `path` with `overrides` applied: every key present, typed and checked."""
+def load_recipe(path, overrides: str = "", fields: dict = FIELDS, check=None) -> dict:
+    """The recipe at `path` with `overrides` applied: every key of `fields` (a train recipe's by default,
+    DPO_FIELDS for a preference recipe) present, typed and checked, then `check` (check_recipe by default)."""
     import yaml
 
     path = Path(path)
@@ -164,27 +196,32 @@ def load_recipe(path, overrides: str = "") -> dict:
         found = re.search(rf"^{re.escape(str(key))}\s*:", text, flags=re.MULTILINE)
         return f"{path}:{text.count(chr(10), 0, found.start()) + 1}" if found else str(path)
 
-    unknown = [key for key in raw if key not in FIELDS]
+    unknown = [key for key in raw if key not in fields]
     if unknown:
-        raise FolksyError(f"{line_of(unknown[0])}: unknown key '{unknown[0]}' (known: {', '.join(FIELDS)})")
-    missing = [key for key in FIELDS if key not in raw]
+        raise FolksyError(f"{line_of(unknown[0])}: unknown key '{unknown[0]}' (known: {', '.join(fields)})")
+    missing = [key for key in fields if key not in raw]
     if missing:
         raise FolksyError(f"{path}: missing key '{missing[0]}' (every recipe names every key, so defaults live in one place)")
-    recipe = {key: coerce(key, raw[key], line_of(key)) for key in FIELDS}
-    for key, value in parse_overrides(overrides).items():
-        recipe[key] = coerce(key, value, f"--overrides {key}")
-    check_recipe(recipe)
+    recipe = {key: coerce(key, raw[key], line_of(key), fields) for key in fields}
+    for key, value in parse_overrides(overrides, fields=fields).items():
+        recipe[key] = coerce(key, value, f"--overrides {key}", fields)
+    (check or check_recipe)(recipe)
     return recipe
 
 
-def check_recipe(recipe: dict) -> None:
-    """Checks that involve several keys or the installed libraries; all run before any model is loaded."""
+def check_scheduler(recipe: dict) -> None:
     from transformers.trainer_utils import SchedulerType
-    from transformers.training_args import OptimizerNames
 
     schedulers = [s.value for s in SchedulerType]
     if recipe["lr_scheduler_type"] not in schedulers:
         raise FolksyError(f"lr_scheduler_type: '{recipe['lr_scheduler_type']}' is not one of {', '.join(schedulers)}")
+
+
+def check_recipe(recipe: dict) -> None:
+    """Checks that involve several keys or the installed libraries; all run before any model is loaded."""
+    from transformers.training_args import OptimizerNames
+
+    check_scheduler(recipe)
     optimizers = [o.value for o in OptimizerNames]
     if recipe["optim"] not in optimizers:
         raise FolksyError(f"optim: '{recipe['optim']}' is not a transformers optimizer name (e.g. adamw_torch_fused)")
