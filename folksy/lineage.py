@@ -188,16 +188,17 @@ def find_scoring_run(client, experiment_ids, step: str, model_uri: str):
     return max(found, key=lambda run: run.info.start_time, default=None)
 
 
-def finished_step_run(client, run_id: str, step: str, needed_by: str = "register"):
-    """The run given as --<step>-run-id, refused in one line unless it exists and is a FINISHED `step` run."""
+def finished_step_run(client, run_id: str, step: str, needed_by: str = "register", also: tuple[str, ...] = ()):
+    """The run given as --<step>-run-id, refused in one line unless it exists and is a FINISHED run of
+    `step` (or of a step in `also`: a dpo run stands for a train run where a model is wanted)."""
     option = f"--{step}-run-id '{run_id}'"
     try:
         run = client.get_run(run_id)
     except Exception:
         raise FolksyError(f"{option}: no such run") from None
     kind, status = run.data.tags.get("folksy.step", "non-folksy"), run.info.status
-    if kind != step or status != "FINISHED":
-        raise FolksyError(f"{option}: a {status} {kind} run; {needed_by} needs a FINISHED {step} run")
+    if kind not in (step, *also) or status != "FINISHED":
+        raise FolksyError(f"{option}: a {status} {kind} run; {needed_by} needs a FINISHED {' or '.join((step, *also))} run")
     return run
 
 

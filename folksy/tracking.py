@@ -10,7 +10,7 @@ from folksy.defaults import PROJECT_ROOT
 
 DEFAULT_EXPERIMENT = "folksy"
 PARENT_RUN_ENV = "FOLKSY_PARENT_RUN_ID"  # set by `main` so that each step run nests under it
-LONG_STEPS = ("main", "sweep", "train", "evaluate", "judge")  # minutes each: their runs log system metrics (CPU, memory, disk)
+LONG_STEPS = ("main", "sweep", "train", "dpo", "evaluate", "judge")  # minutes each: their runs log system metrics (CPU, memory, disk)
 
 
 def tracking_uri() -> str:

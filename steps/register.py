@@ -59,7 +59,7 @@ def register(train_run_id, judge_run_id, evaluate_run_id, model_name, min_judge_
         if not train_run_id:
             raise FolksyError("--train-run-id: no finished train run found; run `mlflow run . -e train` first")
         # checked before the registry is touched: registering a run without a model would leave an empty model behind
-        train = finished_step_run(client, train_run_id, "train")
+        train = finished_step_run(client, train_run_id, "train", also=("dpo",))  # a dpo run logs a model as train does
         source = f"runs:/{train_run_id}/model"
         experiments = [train.info.experiment_id]
         judge = check_scoring_run(client, judge_run_id, "judge", train_run_id) if judge_run_id else find_scoring_run(client, experiments, "judge", source)

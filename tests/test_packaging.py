@@ -9,7 +9,7 @@ import yaml
 
 from tests.conftest import PROJECT_ROOT
 
-STEPS = ["main", "prepare", "train", "evaluate", "judge", "register", "sweep"]
+STEPS = ["main", "prepare", "train", "evaluate", "judge", "register", "sweep", "dpo"]
 
 
 def mlproject() -> dict:
@@ -104,7 +104,7 @@ def code_strings(path) -> list[str]:
     return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings]
 
 
-@pytest.mark.parametrize("value", ["folksy-proverbs", "corpus/training_pairs.jsonl", "configs/smollm2-135m-cpu.yaml"])
+@pytest.mark.parametrize("value", ["folksy-proverbs", "corpus/training_pairs.jsonl", "configs/smollm2-135m-cpu.yaml", "configs/smollm2-135m-dpo.yaml"])
 def test_a_default_name_or_path_is_spelled_out_only_in_folksy_defaults(value):
     files = [p for folder in ("folksy", "steps") for p in (PROJECT_ROOT / folder).rglob("*.py")]
     spelled = [str(p.relative_to(PROJECT_ROOT)) for p in files if any(value in s for s in code_strings(p))]
@@ -112,10 +112,11 @@ def test_a_default_name_or_path_is_spelled_out_only_in_folksy_defaults(value):
 
 
 def test_mlproject_defaults_are_the_library_defaults():
-    from folksy.defaults import CORPUS, MODEL_NAME, RECIPE
+    from folksy.defaults import CORPUS, DPO_RECIPE, MODEL_NAME, RECIPE
     from folksy.gate import GateThresholds
 
     entries = mlproject()["entry_points"]
+    assert entries["dpo"]["parameters"]["config"]["default"] == DPO_RECIPE
     for step in ("main", "prepare"):
         assert entries[step]["parameters"]["corpus"]["default"] == CORPUS
     for step in ("main", "train", "sweep"):

@@ -194,6 +194,63 @@ def assert_exported_weights_are_the_best_merged_ones(run, hf_dir, base_dir, prep
     assert exported[name].shape == base[name].shape and not torch.equal(exported[name].float(), base[name].float())
 
 
+DPO_TINY = "critic_prompts=4,samples_per_prompt=2,critic_margin=0,pairs_per_prompt=1,max_steps=2,per_device_train_batch_size=2,logging_steps=1,sample_max_new_tokens=8"
+
+
+@pytest.mark.slow
+def test_dpo_tunes_a_train_runs_model_on_reading_and_critic_pairs_and_logs_a_model_register_takes(store, tiny_qwen2_dir, tmp_path):
+    """The dpo smoke test: a tiny full train run, then the real dpo command over its model."""
+    import mlflow
+    from mlflow import MlflowClient
+    from safetensors.torch import load_file
+
+    from folksy.jsonl import read_jsonl
+    from folksy.judging.critic_data import reading_files
+    from folksy.training.dpo import reading_pairs
+
+    prepare_run_id, _ = store
+    result = run_step("steps.train", "--prepare-run-id", prepare_run_id, "--overrides", f"base_model={tiny_qwen2_dir},max_steps=2,{TINY}", "--output-dir", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    [train] = train_runs(os.environ["MLFLOW_EXPERIMENT_NAME"])
+    refused = run_step("steps.dpo", "--train-run-id", prepare_run_id)
+    assert refused.returncode != 0 and "Error: --train-run-id '" in refused.stderr and "dpo needs a FINISHED train run" in refused.stderr
+
+    result = run_step("steps.dpo", "--overrides", DPO_TINY)  # the newest train run by default
+    assert result.returncode == 0, result.stderr[-3000:]
+    [run] = mlflow.search_runs(experiment_names=[os.environ["MLFLOW_EXPERIMENT_NAME"]], filter_string="tags.`folksy.step` = 'dpo'", output_format="list")
+    assert run.info.status == "FINISHED" and run.info.run_name == "dpo"
+    params = run.data.params
+    assert (params["train_run_id"], params["prepare_run_id"], params["base_model"]) == (train.info.run_id, prepare_run_id, tiny_qwen2_dir)
+    readings = reading_pairs([row for path in reading_files() for row in read_jsonl(path)], 1.5, 1, 42)
+    assert int(params["pairs_readings"]) == len(readings) > 100  # one per read prompt that has a Good-vs-Bad pair
+    assert 0 <= int(params["pairs_critic"]) <= 4 and params["best_of"] == train.data.params["best_of"]
+    assert [step for step, _ in history(run.info.run_id, "loss")] == [1, 2]
+    assert [step for step, _ in history(run.info.run_id, "rewards/accuracies")] == [1, 2]
+    mlflow.set_experiment(experiment_id=run.info.experiment_id)
+    pairs = mlflow.load_table("pairs.json", run_ids=[run.info.run_id])
+    assert len(pairs) == int(params["pairs_readings"]) + int(params["pairs_critic"])
+    readings_rows, critic_rows = pairs[pairs["source"] == "readings"], pairs[pairs["source"] == "critic"]
+    assert (readings_rows["chosen_score"] > readings_rows["rejected_score"]).all()
+    assert (critic_rows["chosen_score"] >= critic_rows["rejected_score"]).all()  # shown to 3 decimals: a gap may round away
+    assert set(readings_rows["prompt"]) == {pair["prompt"][-1]["content"] for pair in readings}
+
+    tuned = Path(mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/model", dst_path=str(tmp_path / "dpo")))
+    sft = Path(mlflow.artifacts.download_artifacts(f"runs:/{train.info.run_id}/model", dst_path=str(tmp_path / "sft")))
+    name = "model.layers.0.mlp.up_proj.weight"
+    weights = [load_file(d / "artifacts" / "hf_model" / "model.safetensors")[name] for d in (tuned, sft)]
+    assert weights[0].shape == weights[1].shape and not weights[0].float().equal(weights[1].float())  # it moved
+    card = (tuned / "artifacts" / "hf_model" / "README.md").read_text()
+    assert "| method | full fine-tune, then DPO |" in card and f"| tuned from | runs:/{train.info.run_id}/model |" in card and "| steps | 2 |" in card
+    critic = [(d / "artifacts" / "critic" / "critic.safetensors").read_bytes() for d in (tuned, sft)]
+    assert critic[0] == critic[1]  # it picks with the train model's picker
+    [saying] = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model").predict(["Tell me something about rain."], params={"best_of": 2, "seed": 1, "max_new_tokens": 6})
+    assert isinstance(saying, str)
+
+    from folksy.lineage import finished_step_run
+
+    assert finished_step_run(MlflowClient(), run.info.run_id, "train", also=("dpo",)).info.run_id == run.info.run_id  # what register checks
+
+
 # Runs steps.train, but parks the process for good right after it saves checkpoint-2, so that the test
 # can SIGKILL it at a known point. The training code is the real one; only a callback is added.
 PARK_AFTER_FIRST_CHECKPOINT = """
