@@ -1,0 +1,120 @@
+"""A blind reading of what models serve, side by side with the template engine, on prompts you wrote.
+
+    python benchmarks/served_reading.py --model sft=runs:/<train run>/model --model dpo=runs:/<dpo run>/model \\
+        --prompts benchmarks/reading/prompts-2026-12-07.jsonl --seeds 7,8 --reading reading.jsonl --key key.json
+
+Each model answers every prompt once per seed exactly as `mlflow.pyfunc.load_model(uri).predict` does by
+default (folksy.best_of.served_picks: the model's own best_of, its bundled picker critic, the served
+dtype). The engine (`corpus.engine.respond`) answers each prompt once per seed too. It prints how many
+shapes (folksy.best_of.saying_shape) each source's answers take, how many the top three hold, and how
+many share a content word with their request (a rough on-topic count). The reading file holds
+`id, request, saying` lines, shuffled, one line per distinct (request, saying): give it alone to readers.
+The key (--key) says which sources wrote each id. `--score reading-marks.jsonl ...` turns readers'
+`{"id", "score"}` files into Good / Okay / Bad counts per source (label: the readers' mean, rounded half up).
+"""
+
+import argparse
+import json
+import math
+import random
+import re
+from collections import Counter
+from pathlib import Path
+
+
+# request words that say "give me a saying", not what it should be about, and function words
+ASKING = set("""tell give saying sayings proverb proverbs folksy something about what what's would please write share some
+wisdom line favorite your pretend you're which kind that with from good need couple folk might does might say says
+three few people there the and for but not are was who how you his her its one all can get got has had any out
+own way into than then them they this just like when will been were did don't ain't it's""".split())
+
+
+def mentions_topic(request: str, saying: str) -> bool:
+    """A rough on-topic check: the saying shares a content word of the request (plural 's' ignored)."""
+    def stems(text):
+        return {word.lower().rstrip("s") for word in re.findall(r"[A-Za-z']+", text) if len(word) >= 3} - {w.rstrip("s") for w in ASKING}
+
+    return bool(stems(request) & stems(saying))
+
+
+def write_reading(options) -> None:
+    from folksy.best_of import saying_shape, served_picks
+    from folksy.corpus.engine import respond
+
+    prompts = [json.loads(line) for line in options.prompts.read_text().splitlines() if line.strip()]
+    texts = [p["prompt"] for p in prompts]
+    answers = []  # (prompt index, source, saying)
+    for seed in options.seeds:
+        for name, uri in options.model:
+            picks, best_of = served_picks(uri, texts, seed=seed, progress=True)
+            answers += [(i, f"{name} best-of-{best_of} s{seed}", options_[0]) for i, options_ in enumerate(picks)]
+        answers += [(i, f"engine s{seed}", respond(text, seed=seed * 1000 + i)) for i, text in enumerate(texts)]
+    shapes: dict[str, Counter] = {}  # how concentrated each source's answers are on a few shapes
+    on_topic: Counter = Counter()
+    for i, source, saying in answers:
+        shapes.setdefault(source, Counter())[saying_shape(saying)] += 1
+        on_topic[source] += mentions_topic(texts[i], saying)
+    for source, counts in shapes.items():
+        top = sum(n for _, n in counts.most_common(3))
+        print(f"{source:32s} {len(counts):3d} shapes in {sum(counts.values())} answers; the top three hold {top}; "
+              f"{on_topic[source]} share a word with the request")
+    lines: dict[tuple[int, str], list[str]] = {}
+    for i, source, saying in answers:
+        lines.setdefault((i, saying), []).append(source)
+    items = list(lines.items())
+    random.Random(options.seeds[0]).shuffle(items)
+    reading, key = [], {}
+    for number, ((i, saying), sources) in enumerate(items, 1):
+        reading.append({"id": number, "request": texts[i], "saying": saying})
+        key[str(number)] = {"sources": sources, "kind": prompts[i].get("kind", "")}
+    options.reading.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in reading))
+    options.key.write_text(json.dumps(key, indent=1) + "\n")
+    print(f"{len(reading)} lines for blind reading -> {options.reading}; key -> {options.key}")
+
+
+def score(options) -> None:
+    key = json.loads(options.key.read_text())
+    marks: dict[str, list[int]] = {}
+    for path in options.score:
+        for line in Path(path).read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                marks.setdefault(str(row["id"]), []).append(int(row["score"]))
+    bands: dict[str, Counter] = {}
+    for number, entry in key.items():
+        if number not in marks:
+            continue
+        label = math.floor(sum(marks[number]) / len(marks[number]) + 0.5)
+        band = "Good" if label >= 4 else "Okay" if label == 3 else "Bad"
+        for source in entry["sources"]:
+            name = source.rsplit(" s", 1)[0]
+            bands.setdefault(name, Counter())[band] += 1
+    for name, counts in sorted(bands.items()):
+        total = sum(counts.values())
+        print(f"{name:28s} Good {counts['Good']:3d}  Okay {counts['Okay']:3d}  Bad {counts['Bad']:3d}  of {total}")
+    pairs = [m for m in marks.values() if len(m) == 2]
+    if pairs:
+        exact = sum(a == b for a, b in pairs)
+        within = sum(abs(a - b) <= 1 for a, b in pairs)
+        print(f"readers agree: {exact}/{len(pairs)} exactly, {within}/{len(pairs)} within one point")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="append", default=[], type=lambda v: tuple(v.split("=", 1)), help="name=model URI, repeatable")
+    parser.add_argument("--prompts", type=Path, help="prompts JSONL ({prompt, kind} per line)")
+    parser.add_argument("--seeds", type=lambda v: [int(s) for s in v.split(",")], default=[7])
+    parser.add_argument("--reading", type=Path, help="where to write the shuffled reading file")
+    parser.add_argument("--key", type=Path, required=True, help="which source wrote each id (written, or read by --score)")
+    parser.add_argument("--score", nargs="+", default=None, help="readers' {id, score} JSONL files: print the bands per source")
+    options = parser.parse_args()
+    if options.score:
+        score(options)
+    elif not (options.model and options.prompts and options.reading):
+        parser.error("--model, --prompts and --reading are needed to write a reading (or --score to count one)")
+    else:
+        write_reading(options)
+
+
+if __name__ == "__main__":
+    main()
