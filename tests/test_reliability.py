@@ -128,7 +128,7 @@ CASES = {
     ),
     "register-not-a-train-run": Case(
         "register", ("--train-run-id", "{prepare}"),
-        r"Error: --train-run-id '{prepare}': a FINISHED prepare run; register needs a FINISHED train run",
+        r"Error: --train-run-id '{prepare}': a FINISHED prepare run; register needs a FINISHED train or dpo run",
     ),
     "main-empty-corpus": Case(
         "main", ("--corpus", "{root}/empty.jsonl", "--quick", "true"),
