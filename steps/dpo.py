@@ -50,8 +50,7 @@ def _dpo(mlflow, recipe, train_run, run, commit) -> None:
     from folksy.best_of import critic_scores, saying_shape, served_settings
     from folksy.errors import FolksyError
     from folksy.generation import SayingGenerator, bf16_supported, download_hf_dir, inference_dtype
-    from folksy.jsonl import read_jsonl
-    from folksy.judging.critic_data import reading_files
+    from folksy.judging.critic_data import reading_rows
     from folksy.lineage import download_splits
     from folksy.model_dir import describe_model_dir
     from folksy.pyfunc_model import model_kwargs
@@ -69,8 +68,7 @@ def _dpo(mlflow, recipe, train_run, run, commit) -> None:
         best_of, critic = served_settings(model_dir)
         pairs = []
         if "readings" in sources:
-            rows = [row for path in reading_files() for row in read_jsonl(path)]
-            pairs += reading_pairs(rows, recipe["min_gap"], recipe["pairs_per_prompt"], recipe["seed"])
+            pairs += reading_pairs(reading_rows(), recipe["min_gap"], recipe["pairs_per_prompt"], recipe["seed"])
         if "critic" in sources and recipe["critic_prompts"]:
             if critic is None:
                 raise FolksyError(f"--train-run-id {train_run.info.run_id}: its model carries no critic to rank samples; use --overrides pair_sources=readings")

@@ -204,8 +204,7 @@ def test_dpo_tunes_a_train_runs_model_on_reading_and_critic_pairs_and_logs_a_mod
     from mlflow import MlflowClient
     from safetensors.torch import load_file
 
-    from folksy.jsonl import read_jsonl
-    from folksy.judging.critic_data import reading_files
+    from folksy.judging.critic_data import reading_rows
     from folksy.training.dpo import reading_pairs
 
     prepare_run_id, _ = store
@@ -221,7 +220,7 @@ def test_dpo_tunes_a_train_runs_model_on_reading_and_critic_pairs_and_logs_a_mod
     assert run.info.status == "FINISHED" and run.info.run_name == "dpo"
     params = run.data.params
     assert (params["train_run_id"], params["prepare_run_id"], params["base_model"]) == (train.info.run_id, prepare_run_id, tiny_qwen2_dir)
-    readings = reading_pairs([row for path in reading_files() for row in read_jsonl(path)], 1.5, 1, 42)
+    readings = reading_pairs(reading_rows(), 1.5, 1, 42)
     assert int(params["pairs_readings"]) == len(readings) > 100  # one per read prompt that has a Good-vs-Bad pair
     assert 0 <= int(params["pairs_critic"]) <= 4 and params["best_of"] == train.data.params["best_of"]
     assert [step for step, _ in history(run.info.run_id, "loss")] == [1, 2]

@@ -306,6 +306,24 @@ def reading_files(directory: Path | str = READINGS_DIR) -> list[Path]:
     return sorted(Path(directory).glob("readings-*.jsonl"))
 
 
+def reading_marks_of(row) -> list:
+    """A reading line's rubric marks: both readers' (`readers`), or the one `reader` label."""
+    return row.get("readers") or [row.get("reader")]
+
+
+def reading_problem(row) -> str | None:
+    if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+        return "'text' must be a str"
+    if not all(isinstance(mark, int) and 1 <= mark <= 5 for mark in reading_marks_of(row)):
+        return "'readers' / 'reader' must be rubric marks 1-5"
+    return None
+
+
+def reading_rows(directory: Path | str = READINGS_DIR) -> list[dict]:
+    """Every line of every blind reading (`readings-*.jsonl`), checked: a bad line is refused naming its file:line."""
+    return [row for path in reading_files(directory) for row in read_jsonl(path, reading_problem)]
+
+
 def reading_labelled(directory: Path | str = READINGS_DIR, realistic_path: Path | str = REALISTIC_PATH) -> list[dict]:
     """Every saying of the blind readings (`readings-*.jsonl`: served picks and engine answers, each line
     with its `text` and the readers' `readers` marks, or one `reader` label) as a labelled train item, one
@@ -313,20 +331,9 @@ def reading_labelled(directory: Path | str = READINGS_DIR, realistic_path: Path 
     held-out set are left out, so the judge's calibration figures stay on items no critic learnt from."""
     import math
 
-    def marks_of(row) -> list:
-        return row.get("readers") or [row.get("reader")]
-
-    def problem(row):
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            return "'text' must be a str"
-        if not all(isinstance(mark, int) and 1 <= mark <= 5 for mark in marks_of(row)):
-            return "'readers' / 'reader' must be rubric marks 1-5"
-        return None
-
     held = {row["text"] for row in realistic_heldout(realistic_path)}
     marks: dict[str, list[int]] = {}
-    for path in reading_files(directory):
-        for row in read_jsonl(path, problem):
-            if row["text"] not in held:
-                marks.setdefault(row["text"], []).extend(marks_of(row))
+    for row in reading_rows(directory):
+        if row["text"] not in held:
+            marks.setdefault(row["text"], []).extend(reading_marks_of(row))
     return [{"text": text, "label": int(math.floor(sum(m) / len(m) + 0.5)), "split": "train", "source": "reading"} for text, m in marks.items()]

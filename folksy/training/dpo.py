@@ -4,8 +4,9 @@ Why a subclass (`FolksyDPOTrainer`): off a Triton GPU, TRL's fused LM head proje
 prompt and padding included, through the 49K vocabulary in fp32 tiles. On the 2-core CPU a step of 16
 pairs took 19 s. The subclass keeps all of TRL's DPO (tokenization, collation, the loss and its
 metrics) and replaces only that head: the completion positions alone, the projection under the
-trainer's autocast and the log-softmax in fp32, as `FolksySFTTrainer` does for SFT. tests/test_dpo.py
-checks its log-probabilities against a plain full-logits computation.
+trainer's autocast and the log-softmax in fp32, as `FolksySFTTrainer` does for SFT
+(folksy.training.trainer.scored_logits serves both). tests/test_dpo.py checks that its loss, gradients
+and logged metrics equal TRL's own head on the same batch.
 
 Two sources of (prompt, chosen, rejected) pairs:
 - **readings**: the blind readings in benchmarks/reading/ (readers' marks on served sayings and the
@@ -26,26 +27,24 @@ from trl import DPOTrainer
 from trl.trainer.utils import FusedCausalLMOutput
 
 from folksy.chat import build_messages
-from folksy.training.trainer import causal_lm_of
+from folksy.judging.critic_data import reading_marks_of
+from folksy.training.trainer import causal_lm_of, scored_logits, shared_trainer_args
 
 
 def reading_marks(rows: Sequence[dict]) -> dict[str, dict[str, list[int]]]:
     """prompt -> saying -> every reader mark it got, pooled over reading files (rows as in readings-*.jsonl)."""
     marks: dict[str, dict[str, list[int]]] = {}
     for row in rows:
-        given = row.get("readers") or [row.get("reader")]
-        marks.setdefault(row["prompt"], {}).setdefault(row["text"], []).extend(int(mark) for mark in given if mark is not None)
+        marks.setdefault(row["prompt"], {}).setdefault(row["text"], []).extend(reading_marks_of(row))
     return marks
 
 
-def reading_pairs(rows: Sequence[dict], min_gap: float, per_prompt: int, seed: int, exclude_prompts=frozenset()) -> list[dict]:
+def reading_pairs(rows: Sequence[dict], min_gap: float, per_prompt: int, seed: int) -> list[dict]:
     """Pairs from the readings: per prompt, every two sayings whose mean marks differ by `min_gap` or more,
     at most `per_prompt` of them (a seeded choice, so no prompt with many readings dominates)."""
     rng = random.Random(seed)
     pairs = []
     for prompt, sayings in sorted(reading_marks(rows).items()):
-        if prompt in exclude_prompts:
-            continue
         mean = {text: sum(m) / len(m) for text, m in sayings.items() if m}
         found = [(a, b) if mean[a] > mean[b] else (b, a) for a, b in itertools.combinations(sorted(mean), 2) if abs(mean[a] - mean[b]) >= min_gap]
         for chosen, rejected in rng.sample(found, min(per_prompt, len(found))):
@@ -109,32 +108,16 @@ def pairs_table(pairs: Sequence[dict]) -> dict[str, list]:
 
 def dpo_config(recipe: dict, output_dir, bf16: bool):
     """TRL's DPOConfig for the recipe; built before any sampling, so a bad setting fails in seconds."""
-    import torch
     from trl import DPOConfig
 
     return DPOConfig(
-        output_dir=str(output_dir),
+        **shared_trainer_args(recipe, output_dir, bf16),
         precompute_ref_log_probs=False,  # FolksyDPOTrainer's head reaches the reference only after __init__, so it runs
                                          # beside the policy each step: for one epoch the same work as precomputing
         beta=recipe["beta"],
-        learning_rate=recipe["learning_rate"],
-        lr_scheduler_type=recipe["lr_scheduler_type"],
-        warmup_steps=recipe["warmup_ratio"],  # transformers 5: a float below 1 is a ratio of the total steps
-        num_train_epochs=recipe["num_train_epochs"],
-        max_steps=recipe["max_steps"],
-        per_device_train_batch_size=recipe["per_device_train_batch_size"],
-        gradient_accumulation_steps=recipe["gradient_accumulation_steps"],
-        max_length=recipe["max_length"],
-        bf16=bf16,
         activation_checkpointing=False,  # TRL turns it on; recomputing costs a third of the step, memory is plentiful
         optim="adamw_torch_fused",
-        use_cpu=not torch.cuda.is_available(),
-        logging_steps=recipe["logging_steps"],
         save_strategy="no",  # minutes of work: a rerun is cheaper than checkpoints
-        report_to="none",  # metrics go to MLflow through MetricsCallback, into this step's run
-        dataloader_num_workers=0,
-        seed=recipe["seed"],
-        disable_tqdm=False,
     )
 
 
@@ -144,20 +127,18 @@ def completion_forward(original_forward):
 
     def forward(self, *args, fused_lm_head=False, labels=None, **kwargs):
         if not fused_lm_head:
-            return original_forward(self, *args, labels=labels, **kwargs) if labels is not None else original_forward(self, *args, **kwargs)
+            return original_forward(self, *args, labels=labels, **kwargs)
         kwargs.pop("num_items_in_batch", None)
         kwargs["use_cache"] = False
         causal_lm = causal_lm_of(self)
-        hidden = causal_lm.get_decoder()(*args, **kwargs).last_hidden_state[:, :-1]
-        targets = labels[:, 1:]
-        mask = targets != -100
-        logits = causal_lm.get_output_embeddings()(hidden[mask]).float()
+        hidden = causal_lm.get_decoder()(*args, **kwargs).last_hidden_state
+        logits, targets, mask = scored_logits(hidden, labels, causal_lm.get_output_embeddings())
         log_softmax = logits.log_softmax(dim=-1)
-        chosen = log_softmax.gather(-1, targets[mask].unsqueeze(-1)).squeeze(-1)
+        chosen = log_softmax.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
         with torch.no_grad():  # TRL's metrics only
             entropy = -(log_softmax.exp() * log_softmax).sum(-1)
             mean_logits = logits.mean(-1)
-            is_top1 = logits.argmax(-1) == targets[mask]
+            is_top1 = logits.argmax(-1) == targets
 
         def spread(values):
             return values.new_zeros(mask.shape).masked_scatter(mask, values)

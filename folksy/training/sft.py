@@ -74,30 +74,20 @@ def load_base(recipe: dict, path: str, bf16: bool):
 
 
 def sft_config(recipe: dict, output_dir, bf16: bool):
-    import torch
     from trl import SFTConfig
 
+    from folksy.training.trainer import shared_trainer_args
+
     return SFTConfig(
-        output_dir=str(output_dir),
-        max_length=recipe["max_length"],
+        **shared_trainer_args(recipe, output_dir, bf16),
         completion_only_loss=True,  # loss on the saying and its end-of-turn token, never on the prompt
-        learning_rate=recipe["learning_rate"],
-        lr_scheduler_type=recipe["lr_scheduler_type"],
-        warmup_steps=recipe["warmup_ratio"],  # transformers 5: a float below 1 is a ratio of the total steps
         weight_decay=recipe["weight_decay"],
-        num_train_epochs=recipe["num_train_epochs"],
-        max_steps=recipe["max_steps"],
-        per_device_train_batch_size=recipe["per_device_train_batch_size"],
         per_device_eval_batch_size=recipe["per_device_eval_batch_size"],
-        gradient_accumulation_steps=recipe["gradient_accumulation_steps"],
         max_grad_norm=recipe["max_grad_norm"],
         optim=recipe["optim"],
-        seed=recipe["seed"],
         data_seed=recipe["seed"],
-        bf16=bf16,
         activation_checkpointing=recipe["gradient_checkpointing"],  # transformers 5's name; TRL defaults it on
         train_sampling_strategy="group_by_length" if recipe["group_by_length"] else "random",
-        logging_steps=recipe["logging_steps"],
         eval_strategy="steps",
         eval_steps=recipe["eval_steps"],
         save_strategy="steps",
@@ -106,10 +96,6 @@ def sft_config(recipe: dict, output_dir, bf16: bool):
         load_best_model_at_end=True,
         metric_for_best_model="eval_loss",
         greater_is_better=False,
-        use_cpu=not torch.cuda.is_available(),
-        report_to="none",  # metrics go to MLflow through MetricsCallback, into this step's run
-        dataloader_num_workers=0,  # collation is cheap; worker processes would fight the trainer for 2 cores
-        disable_tqdm=False,
     )
 
 

@@ -16,18 +16,43 @@ import torch
 from transformers import TrainerCallback
 from trl import SFTTrainer
 
-def completion_nll(hidden: torch.Tensor, labels: torch.Tensor, lm_head: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed next-token NLL of the labelled positions, and how many there are.
-
-    `hidden` is the decoder's last hidden state (batch, seq, dim); `labels` carries -100 wherever a token
-    is not scored (prompt, padding). Only the scored positions go through the LM head, and the log-softmax
-    runs in fp32, so this is TRL's `nll` loss without the (batch * seq, vocab) logits.
-    """
+def scored_logits(hidden: torch.Tensor, labels: torch.Tensor, lm_head: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """fp32 next-token logits of the labelled positions only, their target tokens, and the (batch, seq - 1)
+    mask of where they are. `hidden` is the decoder's last hidden state (batch, seq, dim); `labels` carries
+    -100 wherever a token is not scored (prompt, padding). The LM head runs under the caller's autocast."""
     targets = labels[:, 1:]
     scored = targets != -100
-    logits = lm_head(hidden[:, :-1][scored]).float()
-    nll = torch.nn.functional.cross_entropy(logits, targets[scored], reduction="sum")
+    return lm_head(hidden[:, :-1][scored]).float(), targets[scored], scored
+
+
+def completion_nll(hidden: torch.Tensor, labels: torch.Tensor, lm_head: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed next-token NLL of the labelled positions, and how many there are: TRL's `nll` loss without
+    the (batch * seq, vocab) logits (scored_logits), the log-softmax in fp32."""
+    logits, targets, scored = scored_logits(hidden, labels, lm_head)
+    nll = torch.nn.functional.cross_entropy(logits, targets, reduction="sum")
     return nll, scored.sum()
+
+
+def shared_trainer_args(recipe: dict, output_dir, bf16: bool) -> dict:
+    """The TrainingArguments the SFT and DPO configs share, from the keys both recipes have."""
+    return {
+        "output_dir": str(output_dir),
+        "max_length": recipe["max_length"],
+        "learning_rate": recipe["learning_rate"],
+        "lr_scheduler_type": recipe["lr_scheduler_type"],
+        "warmup_steps": recipe["warmup_ratio"],  # transformers 5: a float below 1 is a ratio of the total steps
+        "num_train_epochs": recipe["num_train_epochs"],
+        "max_steps": recipe["max_steps"],
+        "per_device_train_batch_size": recipe["per_device_train_batch_size"],
+        "gradient_accumulation_steps": recipe["gradient_accumulation_steps"],
+        "seed": recipe["seed"],
+        "bf16": bf16,
+        "use_cpu": not torch.cuda.is_available(),
+        "logging_steps": recipe["logging_steps"],
+        "report_to": "none",  # metrics go to MLflow through MetricsCallback, into the step's run
+        "dataloader_num_workers": 0,  # collation is cheap; worker processes would fight the trainer for 2 cores
+        "disable_tqdm": False,
+    }
 
 
 def causal_lm_of(model):
