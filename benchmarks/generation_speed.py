@@ -8,9 +8,11 @@ Measured side by side in the same process, on the same weights, prompts and seed
   the bf16 and fp32 matmul peak at a large square shape and at the model's own decode shapes (rows =
   prompts per batch x samples per prompt), and the memory bandwidth of a large copy;
 - the served workload: judge's (every prompt of --prompts answered best-of-8, 8 samples each) and one
-  prompt best-of-8 (what one request to `mlflow models serve` costs), each in float32 (how the pyfunc loaded
-  a trained model before 2026-12-04: the saved weights' dtype) and in the served dtype now
-  (`folksy.generation.inference_dtype`, bfloat16 on a CPU with native bf16);
+  prompt best-of-8 (what one request to `mlflow models serve` costs), in the served dtype
+  (`folksy.generation.inference_dtype`, bfloat16 on a CPU with native bf16), sampled two ways from the same
+  distribution (temperature 0.8, top-p 0.95): with transformers' warpers and multinomial over the whole
+  vocabulary (`SayingGenerator` before 2026-12-07) and with `folksy.generation.NucleusSampler` (now);
+  `--dtypes float32,bfloat16` adds float32 (how the pyfunc served a trained model before 2026-12-04);
 - generated tokens per second, the ratio new / old, and the share of the decode-shape matmul peak the
   generation's matmul FLOPs reach (2 x parameters per generated token, LM head included).
 
@@ -80,6 +82,21 @@ def timed_generation(generator, prompts: list[str], samples: int, seed: int, bat
     return seconds, tokens
 
 
+def sample_as_before(generator):
+    """`generator`, sampling the way SayingGenerator did before 2026-12-07: its NucleusSampler handed back to
+    transformers as `do_sample=True` with the same temperature and top-p (sorted and drawn over the whole
+    vocabulary). A benchmark-only shim: the library keeps one sampling path."""
+    generate = generator.model.generate
+
+    def generate_as_before(**kwargs):
+        for sampler in kwargs.pop("logits_processor", None) or []:
+            kwargs.update(do_sample=True, temperature=sampler.temperature, top_p=sampler.top_p)
+        return generate(**kwargs)
+
+    generator.model.generate = generate_as_before
+    return generator
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="", help="a model URI (runs:/..., models:/...) or a Hugging Face directory [default: the embedded base]")
@@ -88,6 +105,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="prompts per generate call, as SayingGenerator's default")
     parser.add_argument("--repeats", type=int, default=3, help="repeats of the one-prompt latency (median)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--dtypes", default="", help="comma-separated dtypes to run [default: the served one]")
     parser.add_argument("--out", type=Path, default=None, help="also write the figures here as JSON")
     options = parser.parse_args()
 
@@ -106,22 +124,27 @@ def main() -> None:
     served = inference_dtype()
     threads = torch.get_num_threads()
 
-    generators = {"float32": SayingGenerator.from_pretrained(hf_dir, dtype="float32"), served: SayingGenerator.from_pretrained(hf_dir, dtype=served)}
-    config = generators["float32"].model.config
-    params = sum(p.numel() for p in generators["float32"].model.parameters())
-    if generators["float32"].model.get_output_embeddings().weight is generators["float32"].model.get_input_embeddings().weight:
+    dtypes = [name.strip() for name in options.dtypes.split(",") if name.strip()] or [served]
+    generators = {}
+    for name in dtypes:
+        generators[f"{name}, transformers sampler"] = sample_as_before(SayingGenerator.from_pretrained(hf_dir, dtype=name))
+        generators[f"{name}, nucleus sampler"] = SayingGenerator.from_pretrained(hf_dir, dtype=name)
+    model = next(iter(generators.values())).model
+    config = model.config
+    params = sum(p.numel() for p in model.parameters())
+    if model.get_output_embeddings().weight is model.get_input_embeddings().weight:
         params_per_token = params  # tied: the embedding table is the LM head, and every token pays for it
     else:
-        params_per_token = params - generators["float32"].model.get_input_embeddings().weight.numel()
+        params_per_token = params - model.get_input_embeddings().weight.numel()
     rows = min(options.batch_size, len(prompts)) * options.samples
 
     figures = {
         "torch": torch.__version__, "threads": threads, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "served_dtype": served, "params": params, "decode_rows": rows,
         "copy_bandwidth_gbs": round(copy_bandwidth_gbs(), 1),
-        "peak_square_gflops": {name: round(matmul_gflops(2048, 2048, 2048, getattr(torch, name)), 1) for name in generators},
-        "peak_decode_gflops": {name: round(decode_peak(config, rows, getattr(torch, name)), 1) for name in generators},
-        "peak_decode_one_prompt_gflops": {name: round(decode_peak(config, options.samples, getattr(torch, name)), 1) for name in generators},
+        "peak_square_gflops": {name: round(matmul_gflops(2048, 2048, 2048, getattr(torch, name)), 1) for name in dtypes},
+        "peak_decode_gflops": {name: round(decode_peak(config, rows, getattr(torch, name)), 1) for name in dtypes},
+        "peak_decode_one_prompt_gflops": {name: round(decode_peak(config, options.samples, getattr(torch, name)), 1) for name in dtypes},
     }
     print(json.dumps(figures))
     for name, generator in generators.items():
@@ -131,16 +154,15 @@ def main() -> None:
         achieved = tokens * 2 * params_per_token / seconds / 1e9
         figures[name] = {
             "judge_workload_s": round(seconds, 2), "tokens": tokens, "tokens_per_s": round(tokens / seconds, 1),
-            "matmul_gflops": round(achieved, 1), "share_of_decode_peak": round(achieved / figures["peak_decode_gflops"][name], 3),
+            "matmul_gflops": round(achieved, 1), "share_of_decode_peak": round(achieved / figures["peak_decode_gflops"][name.split(",")[0]], 3),
             "one_prompt_best_of_s": round(latency, 3),
         }
         print(name, json.dumps(figures[name]))
-    if served != "float32":
-        figures["speedup"] = {
-            "judge_workload": round(figures["float32"]["judge_workload_s"] / figures[served]["judge_workload_s"], 2),
-            "one_prompt": round(figures["float32"]["one_prompt_best_of_s"] / figures[served]["one_prompt_best_of_s"], 2),
-        }
-        print("speedup", json.dumps(figures["speedup"]))
+    for name in dtypes:
+        before, now = figures[f"{name}, transformers sampler"], figures[f"{name}, nucleus sampler"]
+        figures[f"{name} speedup"] = {"judge_workload": round(before["judge_workload_s"] / now["judge_workload_s"], 2),
+                                      "one_prompt": round(before["one_prompt_best_of_s"] / now["one_prompt_best_of_s"], 2)}
+        print(f"{name} speedup", json.dumps(figures[f"{name} speedup"]))
     if options.out:
         options.out.write_text(json.dumps(figures, indent=1) + "\n")
 

@@ -23,6 +23,52 @@ class Sampling:
 
 
 SAMPLING = Sampling()
+NUCLEUS_CANDIDATES = 64  # tokens looked at before the whole vocabulary: a tuned model's nucleus is almost always smaller
+
+
+def sample_nucleus(logits, temperature: float, top_p: float, candidates: int = NUCLEUS_CANDIDATES):
+    """One token per row of `logits`, drawn from softmax(logits / temperature) cut to its top-p nucleus: the
+    distribution of transformers' temperature and top-p warpers followed by multinomial sampling.
+
+    Those sort the whole vocabulary (49,152 tokens for SmolLM2) and draw from all of it, every step, for every
+    row; at 256 rows that is most of a CPU decode step. The nucleus lies inside the `candidates` most likely
+    tokens whenever they hold `top_p` of the mass, so only they are sorted and drawn from; a row whose nucleus
+    is wider is sampled over the whole vocabulary, so the distribution is exact either way. A token is kept
+    while the mass of the tokens above it is under `top_p`, as transformers keeps it (the top token always)."""
+    import torch
+
+    logits = logits.float() / temperature
+    log_total = torch.logsumexp(logits, dim=-1, keepdim=True)
+    top_logits, top_ids = logits.topk(min(candidates, logits.shape[-1]), dim=-1)  # sorted, largest first
+    fits = (top_logits - log_total).exp().sum(-1) >= top_p
+    tokens = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
+    tokens[fits] = draw_from_nucleus(top_logits[fits], top_ids[fits], log_total[fits], top_p)
+    if not fits.all():  # a flat distribution: rank the whole vocabulary for those rows
+        tokens[~fits] = draw_from_nucleus(*logits[~fits].sort(dim=-1, descending=True), log_total[~fits], top_p)
+    return tokens
+
+
+def draw_from_nucleus(ranked_logits, ranked_ids, log_total, top_p: float):
+    """One draw per row among tokens ranked most likely first, each kept while the mass above it is under top_p."""
+    import torch
+
+    probs = (ranked_logits - log_total).exp()
+    above = probs.cumsum(-1) - probs
+    probs = probs.masked_fill(above >= top_p, 0.0)
+    return ranked_ids.gather(1, torch.multinomial(probs, 1)).squeeze(1)
+
+
+class NucleusSampler:
+    """A logits processor that samples with `sample_nucleus` and leaves the drawn token the only finite
+    score, so `generate` run greedily emits it: the sampling without its full-vocabulary sort and draw."""
+
+    def __init__(self, temperature: float, top_p: float):
+        self.temperature, self.top_p = temperature, top_p
+
+    def __call__(self, input_ids, scores):
+        tokens = sample_nucleus(scores, self.temperature, self.top_p)
+        chosen = scores.new_full(scores.shape, float("-inf"))
+        return chosen.scatter_(1, tokens[:, None], 0.0)
 
 
 def bf16_supported() -> bool:
@@ -91,17 +137,19 @@ class SayingGenerator:
         for batch_number, start in enumerate(tqdm(batches, desc="generating", unit="batch", disable=not progress)):
             indices = order[start : start + batch_size]
             encoded = self.tokenizer([texts[i] for i in indices], return_tensors="pt", padding=True)
+            if num_return_sequences > 1:  # what generate's own expansion does: each prompt's copies side by side
+                encoded = {key: value.repeat_interleave(num_return_sequences, dim=0) for key, value in encoded.items()}
             if seed is not None:
                 torch.manual_seed(seed + batch_number)
             with torch.inference_mode():
                 output = self.model.generate(
                     **encoded,
                     max_new_tokens=max_new_tokens,
-                    do_sample=sampling,
-                    temperature=temperature if sampling else None,
-                    top_p=top_p if sampling else None,
+                    do_sample=False,  # sampling, when asked for, is NucleusSampler's: it leaves one token to pick
+                    temperature=None,
+                    top_p=None,
                     top_k=None,
-                    num_return_sequences=num_return_sequences,
+                    logits_processor=[NucleusSampler(temperature, top_p)] if sampling else None,
                     pad_token_id=self.tokenizer.pad_token_id,
                     eos_token_id=self.stop_token_ids,
                     use_cache=True,

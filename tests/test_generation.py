@@ -28,3 +28,66 @@ def test_a_seed_reproduces_a_sample(generator):
     assert generator.generate(PROMPTS[:5], seed=3, **sample) == first
     assert generator.generate(PROMPTS[:5], seed=4, **sample) != first
     assert all(len(options) == 2 for options in first)
+
+
+def transformers_nucleus(logits, temperature: float, top_p: float):
+    """The distribution transformers samples from with do_sample=True: its own temperature and top-p warpers."""
+    import torch
+    from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
+
+    return torch.softmax(TopPLogitsWarper(top_p)(None, TemperatureLogitsWarper(temperature)(None, logits.clone())), dim=-1)
+
+
+def total_variation(tokens, expected) -> float:
+    import torch
+
+    drawn = torch.bincount(tokens.flatten(), minlength=expected.numel()).float() / tokens.numel()
+    return 0.5 * float((drawn - expected).abs().sum())
+
+
+@pytest.mark.parametrize("temperature, top_p", [(0.8, 0.95), (1.0, 0.9), (0.5, 0.5)])
+def test_nucleus_sampling_draws_from_transformers_top_p_distribution(temperature, top_p):
+    """sample_nucleus looks at a few candidates first and the whole vocabulary only for a row whose nucleus is
+    wider: both ways must give transformers' distribution, the boundary token included or left out as it is."""
+    import torch
+
+    from folksy.generation import sample_nucleus
+
+    torch.manual_seed(0)
+    vocab = 100
+    rows = {
+        "boundary": torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05] + [1e-9] * (vocab - 4))),  # 0.05 is out at top-p 0.9
+        "peaked": torch.randn(vocab) * 3,
+        "flat": torch.randn(vocab) * 0.1,  # its nucleus is wider than the 8 candidates
+    }
+    for name, row in rows.items():
+        tokens = sample_nucleus(row.repeat(40_000, 1), temperature, top_p, candidates=8)
+        expected = transformers_nucleus(row[None], temperature, top_p)[0]
+        assert float(expected[tokens].min()) > 0, f"{name}: drew a token outside the nucleus"
+        assert total_variation(tokens, expected) < 0.025, name
+
+
+def test_generation_samples_what_transformers_would(tiny_qwen2_dir):
+    """Through SayingGenerator, on the model's own next-token logits: the first sampled token follows
+    transformers' temperature + top-p distribution (at temperature 1 it would be 256 tokens wide, top 0.62)."""
+    import torch
+
+    from folksy.chat import build_messages
+
+    generator = SayingGenerator.from_pretrained(tiny_qwen2_dir)
+    with torch.no_grad():
+        generator.model.model.norm.weight.mul_(25)  # sharpens the random model's logits into a trained model's range
+    prompt, temperature, top_p = "Give me a proverb about patience.", 0.8, 0.95
+    text = generator.tokenizer.apply_chat_template(build_messages(prompt), tokenize=False, add_generation_prompt=True)
+    with torch.inference_mode():
+        logits = generator.model(**generator.tokenizer([text], return_tensors="pt")).logits[:, -1].float()
+    expected = transformers_nucleus(logits, temperature, top_p)[0]
+    assert 5 <= int((expected > 0).sum()) <= 50
+    outputs, generate = [], generator.model.generate  # the token ids generate returned, before decoding
+    generator.model.generate = lambda **kwargs: outputs.append(generate(**kwargs)) or outputs[-1]
+    for seed in range(4):
+        generator.generate([prompt] * 100, temperature=temperature, top_p=top_p, max_new_tokens=1, num_return_sequences=10, seed=seed, batch_size=100)
+    tokens = torch.cat([output[:, -1] for output in outputs])
+    assert tokens.numel() == 4000
+    assert float(expected[tokens].min()) > 0, "drew a token outside the nucleus"
+    assert total_variation(tokens, expected) < 0.04
