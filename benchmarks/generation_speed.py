@@ -25,6 +25,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -119,7 +120,8 @@ def main() -> None:
     elif Path(options.model).is_dir():
         hf_dir = options.model
     else:
-        hf_dir = str(download_hf_dir(options.model))
+        download = tempfile.TemporaryDirectory(prefix="folksy-model-")  # removed when the process exits
+        hf_dir = str(download_hf_dir(options.model, download.name))
     prompts = [json.loads(line)["prompt"] for line in options.prompts.read_text().splitlines() if line.strip()]
     served = inference_dtype()
     threads = torch.get_num_threads()

@@ -46,9 +46,10 @@ def main(model_uri):
         from folksy.tracking import tracking_uri
 
         mlflow.set_tracking_uri(tracking_uri())
-        source = download_hf_dir(model_uri)
+        download = tempfile.TemporaryDirectory(prefix="folksy-model-")
+        source = download_hf_dir(model_uri, download.name)
     else:
-        source = Path(model_uri or resolve_base_model(EMBEDDED_DEFAULT).path)
+        download, source = None, Path(model_uri or resolve_base_model(EMBEDDED_DEFAULT).path)
     original = SayingGenerator.from_pretrained(str(source), dtype=torch.float32)
     weights = sum(p.numel() for p in original.model.parameters())
     print(f"\n### GGUF export of {model_uri or EMBEDDED_DEFAULT} ({weights / 1e6:.0f}M parameters)\n")
@@ -67,6 +68,8 @@ def main(model_uri):
             shared = f"{sum(common) / len(common):.1f} of {sum(len(a.split()) for _, a, _ in differing[kind]) / len(common):.1f}" if common else "-"
             print(f"| {kind} | {path.stat().st_size / 2**20:.1f} | {seconds:.1f} | {equal}/{len(CHECK_PROMPTS)} | {shared} |")
             path.unlink()
+    if download:
+        download.cleanup()
     for kind, pairs in differing.items():
         for prompt, a, b in pairs[:3]:
             print(f"\n{kind} differs on {prompt!r}:\n  original: {a!r}\n  gguf:     {b!r}")

@@ -83,20 +83,23 @@ def served_picks(model_uri: str, prompts: list[str], keep: int = 1, best_of: int
     """`keep` sayings per prompt as the model serves them: best-of-k with its bundled critic, k being the
     model's own best_of unless `best_of` is given (1 when sampling is greedy: temperature 0 has one
     answer), and k. A plain Hugging Face directory has no critic (k is 1). `sampling`: as sample_and_pick."""
+    import tempfile
     from pathlib import Path
 
     from folksy.errors import FolksyError
     from folksy.generation import SayingGenerator, download_hf_dir, inference_dtype
 
-    if Path(model_uri).is_dir() and (Path(model_uri) / "config.json").is_file():
-        hf_dir, (served, critic) = Path(model_uri), (1, None)
-    else:
-        hf_dir = download_hf_dir(model_uri)
-        served, critic = served_settings(hf_dir.parent.parent)  # <model>/artifacts/hf_model
-    k = 1 if sampling.get("temperature") == 0 else served if best_of is None else best_of
-    if k > 1 and critic is None:
-        raise FolksyError(f"best_of {k}: '{model_uri}' carries no critic to pick with; use best_of 1")
-    return sample_and_pick(SayingGenerator.from_pretrained(str(hf_dir), dtype=inference_dtype()), critic, prompts, keep, k, progress, **sampling), k
+    with tempfile.TemporaryDirectory(prefix="folksy-model-") as scratch:
+        if Path(model_uri).is_dir() and (Path(model_uri) / "config.json").is_file():
+            hf_dir, (served, critic) = Path(model_uri), (1, None)
+        else:
+            hf_dir = download_hf_dir(model_uri, scratch)
+            served, critic = served_settings(hf_dir.parent.parent)  # <model>/artifacts/hf_model
+        k = 1 if sampling.get("temperature") == 0 else served if best_of is None else best_of
+        if k > 1 and critic is None:
+            raise FolksyError(f"best_of {k}: '{model_uri}' carries no critic to pick with; use best_of 1")
+        generator = SayingGenerator.from_pretrained(str(hf_dir), dtype=inference_dtype())
+    return sample_and_pick(generator, critic, prompts, keep, k, progress, **sampling), k
 
 
 def served_sayings(model_uri: str, prompts: list[str], seed: int | None = None, progress: bool = False) -> tuple[list[str], int]:

@@ -84,6 +84,7 @@ def status(model_name):
 @click.option("--output", default="", help="The .gguf file to write [default: exports/<model>-<version or run>.<type>.gguf].")
 @click.option("--log/--no-log", default=True, show_default=True, help="Log the file as an artifact of the model's train run and tag its version.")
 def export_gguf(model_uri, quantization, output, log):
+    import tempfile
     from pathlib import Path
 
     from mlflow import MlflowClient
@@ -93,13 +94,15 @@ def export_gguf(model_uri, quantization, output, log):
     from folksy.gguf_export import CHECK_PROMPTS, greedy_agreement, load_gguf_generator, write_gguf
     from folksy.lineage import model_version_of, source_run_id
 
-    hf_dir = download_hf_dir(model_uri, option="--model")
     version = model_version_of(model_uri)
     run_id = version.run_id if version else source_run_id(model_uri)
     label = f"{version.name}-v{version.version}" if version else f"run-{run_id or 'model'}"
     target = Path(output) if output else PROJECT_ROOT / "exports" / f"{label}.{quantization}.gguf"
-    write_gguf(hf_dir, target, quantization)
-    equal, pairs = greedy_agreement(SayingGenerator.from_pretrained(str(hf_dir)), load_gguf_generator(target))
+    with tempfile.TemporaryDirectory(prefix="folksy-model-") as scratch:
+        hf_dir = download_hf_dir(model_uri, scratch, option="--model")
+        write_gguf(hf_dir, target, quantization)
+        original = SayingGenerator.from_pretrained(str(hf_dir))
+    equal, pairs = greedy_agreement(original, load_gguf_generator(target))
     agreement = f"{equal}/{len(CHECK_PROMPTS)}"
     click.echo(f"export-gguf: {target} ({target.stat().st_size / 2**20:.1f} MiB); greedy sayings equal to the original's on {agreement} prompts")
     for prompt, original, exported in pairs:

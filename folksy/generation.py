@@ -200,18 +200,24 @@ def load_generator(model_uri: str, dtype=None) -> SayingGenerator:
     """A SayingGenerator for an MLflow model URI (`runs:/…/model`, `models:/name@alias`) or a model directory.
 
     An MLflow URI must name a folksy pyfunc model; its Hugging Face directory (the artifact `hf_model`)
-    is loaded directly, so models logged by any version of folksy's code load the same way.
+    is loaded directly, so models logged by any version of folksy's code load the same way. The download
+    is removed once the weights are in memory.
     """
+    import tempfile
     from pathlib import Path
 
     if Path(model_uri).is_dir() and (Path(model_uri) / "config.json").is_file():
         return SayingGenerator.from_pretrained(model_uri, dtype)
-    return SayingGenerator.from_pretrained(str(download_hf_dir(model_uri)), dtype)
+    with tempfile.TemporaryDirectory(prefix="folksy-model-") as scratch:
+        return SayingGenerator.from_pretrained(str(download_hf_dir(model_uri, scratch)), dtype)
 
 
-def download_hf_dir(model_uri: str, option: str = "model_uri"):
-    """Download a folksy pyfunc model and return its Hugging Face directory; refused in one line naming
-    `option` when the URI cannot be loaded or is not a folksy model."""
+def download_hf_dir(model_uri: str, into, option: str = "model_uri"):
+    """Download a folksy pyfunc model into the directory `into` and return its Hugging Face directory; refused
+    in one line naming `option` when the URI cannot be loaded or is not a folksy model.
+
+    `into` is the caller's to remove: left to MLflow, every download (a model's full weights) would stay in a
+    temporary directory of its own for good."""
     from pathlib import Path
 
     import mlflow
@@ -219,7 +225,7 @@ def download_hf_dir(model_uri: str, option: str = "model_uri"):
     from folksy.errors import FolksyError
 
     try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(into)))
     except Exception as error:
         raise FolksyError(f"{option} '{model_uri}': cannot be loaded ({type(error).__name__}: {str(error).splitlines()[0][:200]})") from None
     hf_dir = hf_model_dir(local)

@@ -63,7 +63,7 @@ def _dpo(mlflow, recipe, train_run, run, commit) -> None:
     bf16 = recipe["bf16"] and bf16_supported()
     with tempfile.TemporaryDirectory(prefix="folksy-dpo-") as scratch:
         config = dpo_config(recipe, Path(scratch) / "out", bf16)
-        sft_dir = download_hf_dir(f"runs:/{train_run.info.run_id}/model", option="--train-run-id")
+        sft_dir = download_hf_dir(f"runs:/{train_run.info.run_id}/model", scratch, option="--train-run-id")
         model_dir = sft_dir.parent.parent  # <model>/artifacts/hf_model
         best_of, critic = served_settings(model_dir)
         pairs = []

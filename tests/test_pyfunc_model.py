@@ -217,3 +217,29 @@ def test_best_of_returns_the_sample_the_bundled_critic_rates_highest(tiny_qwen2_
     with pytest.raises(MlflowException, match="param best_of > 1 needs a critic to pick with, and this model was logged without one"):
         mlflow.pyfunc.load_model(str(plain)).predict(prompts, params={"best_of": 2})
     assert served_sayings(str(plain), prompts, seed=3) == (mlflow.pyfunc.load_model(str(plain)).predict(prompts, params={"seed": 3}), 1)
+
+
+def test_loading_a_logged_model_leaves_no_download_behind(tiny_qwen2_dir, tmp_path, tracking_uri, monkeypatch):
+    """evaluate, judge and `folksy generate` download a logged model's weights to load them. Left to MLflow,
+    each download stayed in a temporary directory of its own for good (519 MB for the default model; one
+    CI run left 40 GB in /tmp)."""
+    import tempfile
+
+    import mlflow
+
+    from folksy.best_of import served_picks
+    from folksy.generation import load_generator
+    from folksy.pyfunc_model import model_kwargs
+
+    longest_saying_critic(tmp_path / "critic")
+    with mlflow.start_run() as run:
+        mlflow.pyfunc.log_model(name="model", **model_kwargs(tiny_qwen2_dir, tmp_path / "scratch", critic_dir=tmp_path / "critic", best_of=2))
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    uri = f"runs:/{run.info.run_id}/model"
+    greedy = {"temperature": 0.0, "max_new_tokens": 4}
+    picks, best_of = served_picks(uri, ["Tell me about rain."], **greedy)
+    assert (picks, best_of) == ([load_generator(uri).generate(["Tell me about rain."], **greedy)[0]], 1)
+    assert served_picks(uri, ["Tell me about rain."], seed=1, max_new_tokens=4)[1] == 2  # the critic came along
+    assert list(temporary.iterdir()) == []

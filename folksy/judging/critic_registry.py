@@ -146,18 +146,21 @@ def load_critic(uri: str):
     The weights are read straight from the logged files (critic.safetensors + critic.json), not through
     the pyfunc wrapper, so a critic logged with older code (the `steps` package) loads here too.
     """
+    import tempfile
+
     import mlflow
 
     from folksy.judging.critic import Critic
 
-    try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
-        found = next(local.rglob("critic.json"), None)
-    except Exception as error:
-        raise FolksyError(f"--critic-uri '{uri}': cannot be loaded ({type(error).__name__}: {str(error).splitlines()[0][:200]})") from None
-    if found is None:
-        raise FolksyError(f"--critic-uri '{uri}': not a folksy critic (no critic.json in the model)")
-    critic = Critic.load(found.parent)
+    with tempfile.TemporaryDirectory(prefix="folksy-critic-") as scratch:  # read into memory, then removed
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=scratch))
+            found = next(local.rglob("critic.json"), None)
+        except Exception as error:
+            raise FolksyError(f"--critic-uri '{uri}': cannot be loaded ({type(error).__name__}: {str(error).splitlines()[0][:200]})") from None
+        if found is None:
+            raise FolksyError(f"--critic-uri '{uri}': not a folksy critic (no critic.json in the model)")
+        critic = Critic.load(found.parent)
     return critic, f"critic:{describe_uri(uri)}:{critic.critic_id}"
 
 
