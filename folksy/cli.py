@@ -94,12 +94,12 @@ def export_gguf(model_uri, quantization, output, log):
     from folksy.gguf_export import CHECK_PROMPTS, greedy_agreement, load_gguf_generator, write_gguf
     from folksy.lineage import model_version_of, source_run_id
 
-    version = model_version_of(model_uri)
-    run_id = version.run_id if version else source_run_id(model_uri)
-    label = f"{version.name}-v{version.version}" if version else f"run-{run_id or 'model'}"
-    target = Path(output) if output else PROJECT_ROOT / "exports" / f"{label}.{quantization}.gguf"
     with tempfile.TemporaryDirectory(prefix="folksy-model-") as scratch:
-        hf_dir = download_hf_dir(model_uri, scratch, option="--model")
+        hf_dir = download_hf_dir(model_uri, scratch, option="--model")  # first: a bad URI is refused in one line
+        version = model_version_of(model_uri)
+        run_id = version.run_id if version else source_run_id(model_uri)
+        label = f"{version.name}-v{version.version}" if version else f"run-{run_id or 'model'}"
+        target = Path(output) if output else PROJECT_ROOT / "exports" / f"{label}.{quantization}.gguf"
         write_gguf(hf_dir, target, quantization)
         original = SayingGenerator.from_pretrained(str(hf_dir))
     equal, pairs = greedy_agreement(original, load_gguf_generator(target))
