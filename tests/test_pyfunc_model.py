@@ -232,6 +232,7 @@ def test_loading_a_logged_model_leaves_no_download_behind(tiny_qwen2_dir, tmp_pa
     from folksy.pyfunc_model import model_kwargs
 
     longest_saying_critic(tmp_path / "critic")
+    mlflow.set_experiment("folksy-test")  # this store's, not one an earlier test left active in this process
     with mlflow.start_run() as run:
         mlflow.pyfunc.log_model(name="model", **model_kwargs(tiny_qwen2_dir, tmp_path / "scratch", critic_dir=tmp_path / "critic", best_of=2))
     temporary = tmp_path / "tmp"
