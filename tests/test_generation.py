@@ -47,8 +47,8 @@ def total_variation(tokens, expected) -> float:
 
 @pytest.mark.parametrize("temperature, top_p", [(0.8, 0.95), (1.0, 0.9), (0.5, 0.5)])
 def test_nucleus_sampling_draws_from_transformers_top_p_distribution(temperature, top_p):
-    """sample_nucleus looks at a few candidates first and the whole vocabulary only for a row whose nucleus is
-    wider: both ways must give transformers' distribution, the boundary token included or left out as it is."""
+    """sample_nucleus ranks a few candidates first, then more, and the whole vocabulary only for a row whose
+    nucleus is wider still: each way must give transformers' distribution, the boundary token left out."""
     import torch
 
     from folksy.generation import sample_nucleus
@@ -57,11 +57,11 @@ def test_nucleus_sampling_draws_from_transformers_top_p_distribution(temperature
     vocab = 100
     rows = {
         "boundary": torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05] + [1e-9] * (vocab - 4))),  # 0.05 is out at top-p 0.9
-        "peaked": torch.randn(vocab) * 3,
-        "flat": torch.randn(vocab) * 0.1,  # its nucleus is wider than the 8 candidates
+        "peaked": torch.randn(vocab) * 3,  # a nucleus of 2 to 24 tokens: the first or the second ranking
+        "flat": torch.randn(vocab) * 0.1,  # a nucleus of 41 to 94 tokens: the whole vocabulary
     }
     for name, row in rows.items():
-        tokens = sample_nucleus(row.repeat(40_000, 1), temperature, top_p, candidates=8)
+        tokens = sample_nucleus(row.repeat(40_000, 1), temperature, top_p, candidates=(4, 40))
         expected = transformers_nucleus(row[None], temperature, top_p)[0]
         assert float(expected[tokens].min()) > 0, f"{name}: drew a token outside the nucleus"
         assert total_variation(tokens, expected) < 0.025, name
