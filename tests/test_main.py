@@ -205,7 +205,7 @@ def test_the_steps_one_by_one_as_the_readme_lists_them(tmp_path, tiny_qwen2_dir)
     for name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "FOLKSY_PARENT_RUN_ID"):
         env.pop(name, None)
     quick_train = QUICK_TRAIN_OVERRIDES.replace("max_steps=4,eval_steps=2,save_steps=2", "max_steps=2,eval_steps=2,save_steps=2")
-    quick_train += f",base_model={tiny_qwen2_dir}"
+    quick_train += f",base_model={tiny_qwen2_dir},best_of=1"  # best-of-k is the pipeline's and the pyfunc tests' to check
     steps = {
         "prepare": [],
         "train": ["-P", f"overrides={quick_train}", "-P", f"output_dir={tmp_path / 'checkpoints'}"],
