@@ -97,12 +97,15 @@ def feature_matrix(texts: list[str], cooccurrence: CooccurrenceModel | None = No
 BOUNDARIES = (2, 3, 4, 5)
 
 
-def design_matrix(embeddings, texts: list[str], feature_mean, feature_scale, use_features: bool, cooccurrence=None):
+def design_matrix(embeddings, texts: list[str], feature_mean, feature_scale, use_features: bool, cooccurrence=None, features=None):
+    """The embeddings, then the standardised hand features when used; `features`: feature_matrix(texts) if
+    the caller has it already (training computes it once for its mean and scale)."""
     import numpy as np
 
     if not use_features:
         return embeddings
-    return np.hstack([embeddings, (feature_matrix(texts, cooccurrence) - feature_mean) / feature_scale]).astype(np.float32)
+    features = feature_matrix(texts, cooccurrence) if features is None else features
+    return np.hstack([embeddings, (features - feature_mean) / feature_scale]).astype(np.float32)
 
 
 def expected_score(logits):
@@ -279,7 +282,7 @@ def train_critic(
     features = feature_matrix(texts, cooccurrence)
     feature_mean = features.mean(axis=0)
     feature_scale = (features.std(axis=0) + 1e-6) / settings.feature_weight
-    designs = {use: design_matrix(embeddings, texts, feature_mean, feature_scale, use, cooccurrence) for use in (False, True)}
+    designs = {use: design_matrix(embeddings, texts, feature_mean, feature_scale, use, features=features) for use in (False, True)}
 
     # folds over the labelled items; every fold trains on all synthetic rows plus the other labelled folds
     labelled_index = np.arange(len(synthetic), len(texts))
