@@ -230,22 +230,31 @@ class CriticSettings:
     labelled_weight: float = 8.0  # one labelled item counts as this many synthetic ones
     feature_weight: float = 0.2  # hand features' scale against the embedding's unit-norm dimensions
     seed: int = 0
+    # L-BFGS stops at this gradient size: the heads' optimum, not wherever the solver stopped. At sklearn's
+    # 1e-4 the critic moved by 0.012 on average (0.16 at most) with the BLAS library's thread count alone.
+    solver_tol: float = 1e-6
+    # threads for the heads' matrix products. ~3,000 x 400 is too small to split: on 2 cores two threads
+    # fitted the picker's 204 heads in 97 s, one in 4 s (docs/benchmarks.md). None: the library's own count.
+    blas_threads: int | None = 1
 
 
-def fit_heads(design, labels, weights, strength: float):
+def fit_heads(design, labels, weights, strength: float, tol: float = 1e-6, blas_threads: int | None = 1):
     """One balanced logistic head per boundary k, fitted on the items with label >= k - 1 only."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     coef, intercept = [], []
-    for boundary in BOUNDARIES:
-        rows = labels >= boundary - 1.25
-        target = (labels[rows] >= boundary - 0.25).astype(int)
-        if target.min() == target.max():
-            raise FolksyError(f"the critic's training data has no examples on one side of score {boundary}")
-        head = LogisticRegression(C=strength, class_weight="balanced", max_iter=5000).fit(design[rows], target, sample_weight=weights[rows])
-        coef.append(head.coef_[0])
-        intercept.append(head.intercept_[0])
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        for boundary in BOUNDARIES:
+            rows = labels >= boundary - 1.25
+            target = (labels[rows] >= boundary - 0.25).astype(int)
+            if target.min() == target.max():
+                raise FolksyError(f"the critic's training data has no examples on one side of score {boundary}")
+            head = LogisticRegression(C=strength, class_weight="balanced", max_iter=5000, tol=tol)
+            head.fit(design[rows], target, sample_weight=weights[rows])
+            coef.append(head.coef_[0])
+            intercept.append(head.intercept_[0])
     return np.array(coef, dtype=np.float32), np.array(intercept, dtype=np.float32)
 
 
@@ -298,7 +307,7 @@ def train_critic(
             for fold in range(settings.folds):
                 held = labelled_index[fold_of == fold]
                 rows = np.setdiff1d(np.arange(len(texts)), held)
-                coef, intercept = fit_heads(design[rows], labels[rows], weights[rows], strength)
+                coef, intercept = fit_heads(design[rows], labels[rows], weights[rows], strength, settings.solver_tol, settings.blas_threads)
                 out_of_fold[fold_of == fold] = expected_score(design[held] @ coef.T + intercept)
             usable = labelled_labels >= 3  # does it rank the usable sayings too, not only broken below unbroken?
             candidates.append({
@@ -314,7 +323,7 @@ def train_critic(
     best = max(candidates, key=lambda c: c["cv_spearman"] + c["cv_spearman_3to5"])
     log(f"critic: picked features={best['use_features']} C={best['strength']:g} ({len(labelled_index)} labelled train items, {settings.folds} folds)")
     isotonic = IsotonicRegression(y_min=1.0, y_max=5.0, increasing=True, out_of_bounds="clip").fit(best["oof"], labelled_labels)
-    coef, intercept = fit_heads(designs[best["use_features"]], labels, weights, best["strength"])
+    coef, intercept = fit_heads(designs[best["use_features"]], labels, weights, best["strength"], settings.solver_tol, settings.blas_threads)
     cv_mae = float(np.mean(np.abs(isotonic.predict(best["oof"]) - labelled_labels)))
     info = {
         "encoder": "all-MiniLM-L6-v2",
