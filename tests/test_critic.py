@@ -158,6 +158,21 @@ def test_the_critic_learns_only_from_the_train_part_and_ranks_broken_below_good(
     assert "judge-talk" in summary and features["judge_talk"] >= 3 and "raw" in features
 
 
+def test_centred_calibration_puts_one_point_at_each_isotonic_block_mean():
+    from folksy.judging.critic import calibration_map
+
+    raw = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    labels = np.array([1.0, 3.0, 2.0, 4.0, 4.0, 5.0])  # isotonic: 1, 2.5, 2.5, 4, 4, 5
+    x, y = calibration_map(raw, labels, "centred")
+    assert x.tolist() == [0.0, 1.5, 3.5, 5.0] and y.tolist() == [1.0, 2.5, 4.0, 5.0]
+    # the plain isotonic map holds raw 1 and 2 on one plateau; the centred one tells them apart
+    steps = calibration_map(raw, labels, "steps")
+    assert np.interp([1.0, 2.0], *steps).tolist() == [2.5, 2.5]
+    assert np.interp([1.0, 2.0], x, y).tolist() == pytest.approx([2.0, 2.875])
+    with pytest.raises(FolksyError, match="critic calibration 'smooth': expected centred or steps"):
+        calibration_map(raw, labels, "smooth")
+
+
 @pytest.mark.slow
 def test_isotonic_map_is_monotone_onto_the_rubric(small_critic):
     critic, _ = small_critic

@@ -9,7 +9,7 @@ logistic heads, P(score >= 2), P(>= 3 | >= 2), P(>= 4 | >= 3) and P(5 | >= 4), e
 the items either side of its own boundary. A single regressor spends itself on "broken or not" (the
 synthetic data is mostly that) and leaves flat, awkward and good sayings in one lump; the heads keep
 those boundaries apart. The expected score 1 + P(>=2) + P(>=3) + ... is mapped onto the 1-5 rubric by
-isotonic regression fitted on cross-fitted predictions for the labelled items. Which variant ships
+centred isotonic regression (no plateaus) fitted on cross-fitted predictions for the labelled items. Which variant ships
 (hand features or not, the regularisation strength) is picked by cross-validation on the labelled
 train part; the held-out part is never looked at here.
 
@@ -236,6 +236,27 @@ class CriticSettings:
     # threads for the heads' matrix products. ~3,000 x 400 is too small to split: on 2 cores two threads
     # fitted the picker's 204 heads in 97 s, one in 4 s (docs/benchmarks.md). None: the library's own count.
     blas_threads: int | None = 1
+    # the map from the heads' expected score onto 1-5. "centred": isotonic regression with each flat block
+    # replaced by one point at its mean raw score, linear between (centred isotonic regression): no plateau
+    # holds many sayings at one value, so a cut such as the gate's 2.5 cannot flip them all at once.
+    # "steps": sklearn's isotonic map as fitted, plateaus and all (the critic before 2026-12-07).
+    calibration: str = "centred"
+
+
+def calibration_map(raw, labels, kind: str = "centred"):
+    """(x, y) points of the monotone map from raw critic scores onto the 1-5 rubric, for np.interp."""
+    import numpy as np
+    from sklearn.isotonic import IsotonicRegression
+
+    isotonic = IsotonicRegression(y_min=1.0, y_max=5.0, increasing=True, out_of_bounds="clip").fit(raw, labels)
+    if kind == "steps":
+        return isotonic.X_thresholds_.astype(np.float32), isotonic.y_thresholds_.astype(np.float32)
+    if kind != "centred":
+        raise FolksyError(f"critic calibration '{kind}': expected centred or steps")
+    raw, fitted = np.asarray(raw, dtype=np.float64), isotonic.predict(raw)
+    levels = np.unique(fitted)  # fitted values rise with raw, so each level is one contiguous block
+    x = np.array([raw[fitted == level].mean() for level in levels])
+    return x.astype(np.float32), levels.astype(np.float32)
 
 
 def fit_heads(design, labels, weights, strength: float, tol: float = 1e-6, blas_threads: int | None = 1):
@@ -271,8 +292,6 @@ def train_critic(
     fitted on in-sample predictions.
     """
     import numpy as np
-    from sklearn.isotonic import IsotonicRegression
-
     from folksy.judging.summary import spearman
 
     if embed_fn is None:
@@ -322,12 +341,13 @@ def train_critic(
     # the gate asks for both (folksy.gate), so the pick weighs both
     best = max(candidates, key=lambda c: c["cv_spearman"] + c["cv_spearman_3to5"])
     log(f"critic: picked features={best['use_features']} C={best['strength']:g} ({len(labelled_index)} labelled train items, {settings.folds} folds)")
-    isotonic = IsotonicRegression(y_min=1.0, y_max=5.0, increasing=True, out_of_bounds="clip").fit(best["oof"], labelled_labels)
+    map_x, map_y = calibration_map(best["oof"], labelled_labels, settings.calibration)
     coef, intercept = fit_heads(designs[best["use_features"]], labels, weights, best["strength"], settings.solver_tol, settings.blas_threads)
-    cv_mae = float(np.mean(np.abs(isotonic.predict(best["oof"]) - labelled_labels)))
+    cv_mae = float(np.mean(np.abs(np.interp(best["oof"], map_x, map_y) - labelled_labels)))
     info = {
         "encoder": "all-MiniLM-L6-v2",
         "model": "continuation-ratio logistic heads",
+        "calibration": settings.calibration,
         "strength": best["strength"],
         "labelled_weight": settings.labelled_weight,
         "feature_weight": settings.feature_weight,
@@ -342,7 +362,7 @@ def train_critic(
     }
     critic = Critic(
         coef, intercept, feature_mean, feature_scale,
-        isotonic.X_thresholds_.astype(np.float32), isotonic.y_thresholds_.astype(np.float32), best["use_features"], info, cooccurrence,
+        map_x, map_y, best["use_features"], info, cooccurrence,
     )
     report = [{k: v for k, v in c.items() if k != "oof"} for c in candidates]
     return critic, {"candidates": report, "picked": {k: v for k, v in best.items() if k != "oof"}}
