@@ -234,7 +234,8 @@ class CriticSettings:
     # 1e-4 the critic moved by 0.012 on average (0.16 at most) with the BLAS library's thread count alone.
     solver_tol: float = 1e-6
     # threads for the heads' matrix products. ~3,000 x 400 is too small to split: on 2 cores two threads
-    # fitted the picker's 204 heads in 97 s, one in 4 s (docs/benchmarks.md). None: the library's own count.
+    # made the picker's 204 logistic fits take 99 s, one 10 s at the tolerance above (docs/benchmarks.md).
+    # None: the library's own count.
     blas_threads: int | None = 1
     # the map from the heads' expected score onto 1-5. "centred": isotonic regression with each flat block
     # replaced by one point at its mean raw score, linear between (centred isotonic regression): no plateau
@@ -259,8 +260,9 @@ def calibration_map(raw, labels, kind: str = "centred"):
     return x.astype(np.float32), levels.astype(np.float32)
 
 
-def fit_heads(design, labels, weights, strength: float, tol: float = 1e-6, blas_threads: int | None = 1):
-    """One balanced logistic head per boundary k, fitted on the items with label >= k - 1 only."""
+def fit_heads(design, labels, weights, strength: float, tol: float, blas_threads: int | None):
+    """One balanced logistic head per boundary k, fitted on the items with label >= k - 1 only; `tol` and
+    `blas_threads` as CriticSettings.solver_tol and .blas_threads."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
@@ -292,6 +294,7 @@ def train_critic(
     fitted on in-sample predictions.
     """
     import numpy as np
+
     from folksy.judging.summary import spearman
 
     if embed_fn is None:
