@@ -146,8 +146,12 @@ class FolksyModel(PythonModel):
     generator = None
     critic = None
     best_of = 1
+    batcher = None  # concurrent calls (`mlflow models serve` answers each request in a thread) share generations
 
     def load_context(self, context):
+        import os
+
+        from folksy.batching import RequestBatcher
         from folksy.generation import SayingGenerator, inference_dtype
         from folksy.judging.critic import Critic
 
@@ -155,6 +159,14 @@ class FolksyModel(PythonModel):
         if "critic" in context.artifacts:
             self.critic = Critic.load(context.artifacts["critic"])
         self.best_of = int((context.model_config or {}).get("best_of", 1))  # the signature's default, for direct calls
+        if os.environ.get("FOLKSY_SHARED_GENERATION", "1") != "0":  # 0: each call generates on its own (benchmarks/serving_load.py)
+            self.batcher = RequestBatcher(self._sample)
+
+    def _sample(self, prompts: list[str], values: dict) -> list[list[str]]:
+        from folksy.best_of import sample_and_pick
+
+        sampling = {name: value for name, value in values.items() if name not in ("num_return_sequences", "best_of")}
+        return sample_and_pick(self.generator, self.critic, prompts, values["num_return_sequences"], values["best_of"], **sampling)
 
     def predict(self, context, model_input, params=None):
         from folksy.chat import check_prompt
@@ -172,11 +184,8 @@ class FolksyModel(PythonModel):
                     raise FolksyError(f"prompt {index}: {error}") from None
         except FolksyError as error:
             raise MlflowException.invalid_parameter_value(str(error)) from None
-        from folksy.best_of import sample_and_pick
-
-        keep, best_of = values.pop("num_return_sequences"), values.pop("best_of")
-        sayings = sample_and_pick(self.generator, self.critic, prompts, keep, best_of, **values)
-        return [options[0] for options in sayings] if keep == 1 else sayings
+        sayings = (self.batcher or self._sample)(prompts, values)
+        return [options[0] for options in sayings] if values["num_return_sequences"] == 1 else sayings
 
 
 mlflow.models.set_model(FolksyModel())
