@@ -129,7 +129,7 @@ def pytest_collection_modifyitems(config, items):
         if "pipeline_server" in getattr(item, "fixturenames", ()) and _file_of(item.nodeid) not in PIPELINE_FILES:
             raise pytest.UsageError(f"{item.nodeid} uses pipeline_server: add its file to PIPELINE_FILES in tests/conftest.py")
     slow_files = {_file_of(item.nodeid) for item in items if item.get_closest_marker("slow")}
-    rank = {path: (0 if path in PIPELINE_FILES else 1 if path in slow_files else 2) for path in map(_file_of, (i.nodeid for i in items))}
+    rank = {path: (0 if path in PIPELINE_FILES else 1 if path in slow_files else 2) for path in {_file_of(item.nodeid) for item in items}}
     items.sort(key=lambda item: rank[_file_of(item.nodeid)])  # stable: the order within a file stays
 
 
