@@ -9,12 +9,17 @@ Measured side by side in the same process, on the same weights, prompts and seed
   prompts per batch x samples per prompt), and the memory bandwidth of a large copy;
 - the served workload: judge's (every prompt of --prompts answered best-of-8, 8 samples each) and one
   prompt best-of-8 (what one request to `mlflow models serve` costs), in the served dtype
-  (`folksy.generation.inference_dtype`, bfloat16 on a CPU with native bf16), sampled two ways from the same
-  distribution (temperature 0.8, top-p 0.95): with transformers' warpers and multinomial over the whole
-  vocabulary (`SayingGenerator` before 2026-12-07) and with `folksy.generation.NucleusSampler` (now);
+  (`folksy.generation.inference_dtype`, bfloat16 on a CPU with native bf16), sampled from the same
+  distribution (temperature 0.8, top-p 0.95) three ways: `model.generate` with transformers' warpers and
+  multinomial over the whole vocabulary (`SayingGenerator` until 2026-12-07, the baseline); `model.generate`
+  with `folksy.generation.NucleusSampler` (2026-12-07); `SayingGenerator.decode`, its own loop that reads a
+  prompt once for all its samples and drops a row when it stops (now), with the same sampler;
   `--dtypes float32,bfloat16` adds float32 (how the pyfunc served a trained model before 2026-12-04);
+- generated tokens per second at 1, 8, 32 and 64 rows (one sample per prompt), and one saying's latency
+  (p50 / p95), for the baseline and now;
 - generated tokens per second, the ratio new / old, and the share of the decode-shape matmul peak the
-  generation's matmul FLOPs reach (2 x parameters per generated token, LM head included).
+  generation's matmul FLOPs reach (2 x parameters per generated token, LM head included);
+- greedy sayings of the baseline loop and of `decode` on every prompt, and how many are equal.
 
 The critic's scoring is left out: it is the same in both, and this is about the language model.
 Figures go into docs/benchmarks.md ("Generation speed").
@@ -83,19 +88,36 @@ def timed_generation(generator, prompts: list[str], samples: int, seed: int, bat
     return seconds, tokens
 
 
-def sample_as_before(generator):
-    """`generator`, sampling the way SayingGenerator did before 2026-12-07: its NucleusSampler handed back to
-    transformers as `do_sample=True` with the same temperature and top-p (sorted and drawn over the whole
-    vocabulary). A benchmark-only shim: the library keeps one sampling path."""
-    generate = generator.model.generate
+def decode_with_generate(generator, transformers_sampler: bool):
+    """`generator` decoding through `model.generate`, as SayingGenerator did until this benchmark's change:
+    every copy of a prompt read separately, a stopped row carried as padding until the batch's longest stops.
+    Sampling goes either to transformers' warpers (until 2026-12-07) or to the same NucleusSampler, left the
+    only finite score so a greedy `generate` takes it. A benchmark-only shim: the library keeps one loop."""
+    def decode(input_ids, attention_mask, max_new_tokens, copies=1, sampler=None):
+        settings = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        if sampler is not None and transformers_sampler:
+            settings.update(do_sample=True, temperature=sampler.temperature, top_p=sampler.top_p)
+        elif sampler is not None:
+            def leave_one(ids, scores):
+                return scores.new_full(scores.shape, float("-inf")).scatter_(1, sampler(scores)[:, None], 0.0)
+            settings["logits_processor"] = [leave_one]
+        input_ids, attention_mask = (t.repeat_interleave(copies, dim=0) for t in (input_ids, attention_mask))
+        output = generator.model.generate(input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=max_new_tokens,
+                                          pad_token_id=generator.tokenizer.pad_token_id, eos_token_id=generator.stop_token_ids,
+                                          use_cache=True, **settings)
+        stops = set(generator.stop_token_ids)
+        rows = output[:, input_ids.shape[1]:].tolist()
+        return [row[: next((i + 1 for i, token in enumerate(row) if token in stops), len(row))] for row in rows]
 
-    def generate_as_before(**kwargs):
-        for sampler in kwargs.pop("logits_processor", None) or []:
-            kwargs.update(do_sample=True, temperature=sampler.temperature, top_p=sampler.top_p)
-        return generate(**kwargs)
-
-    generator.model.generate = generate_as_before
+    generator.decode = decode
     return generator
+
+
+def tokens_per_second(generator, prompts: list[str], rows: int, seed: int) -> float:
+    """Generated tokens per second with `rows` prompts decoded together, one sample each."""
+    batch = [prompts[i % len(prompts)] for i in range(rows)]
+    seconds, tokens = timed_generation(generator, batch, 1, seed, rows)
+    return tokens / seconds
 
 
 def main() -> None:
@@ -106,6 +128,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="prompts per generate call, as SayingGenerator's default")
     parser.add_argument("--repeats", type=int, default=3, help="repeats of the one-prompt latency (median)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--one-saying-repeats", type=int, default=20, help="one prompt, one sample, this many times: p50 and p95")
     parser.add_argument("--dtypes", default="", help="comma-separated dtypes to run [default: the served one]")
     parser.add_argument("--out", type=Path, default=None, help="also write the figures here as JSON")
     options = parser.parse_args()
@@ -127,10 +150,12 @@ def main() -> None:
     threads = torch.get_num_threads()
 
     dtypes = [name.strip() for name in options.dtypes.split(",") if name.strip()] or [served]
+    paths = {"generate, transformers sampler": True, "generate, nucleus sampler": False, "decode": None}
     generators = {}
     for name in dtypes:
-        generators[f"{name}, transformers sampler"] = sample_as_before(SayingGenerator.from_pretrained(hf_dir, dtype=name))
-        generators[f"{name}, nucleus sampler"] = SayingGenerator.from_pretrained(hf_dir, dtype=name)
+        for path, transformers_sampler in paths.items():
+            generator = SayingGenerator.from_pretrained(hf_dir, dtype=name)
+            generators[f"{name}, {path}"] = generator if transformers_sampler is None else decode_with_generate(generator, transformers_sampler)
     model = next(iter(generators.values())).model
     config = model.config
     params = sum(p.numel() for p in model.parameters())
@@ -159,12 +184,26 @@ def main() -> None:
             "matmul_gflops": round(achieved, 1), "share_of_decode_peak": round(achieved / figures["peak_decode_gflops"][name.split(",")[0]], 3),
             "one_prompt_best_of_s": round(latency, 3),
         }
+        if "nucleus" not in name:  # the baseline and now: tokens/s by batch size, one saying's latency
+            figures[name]["tokens_per_s_by_rows"] = {rows: round(tokens_per_second(generator, prompts, rows, options.seed), 1) for rows in (1, 8, 32, 64)}
+            one = sorted(timed_generation(generator, [prompts[r % len(prompts)]], 1, options.seed + r, 1)[0] for r in range(options.one_saying_repeats))
+            figures[name]["one_saying_p50_s"] = round(statistics.median(one), 3)
+            figures[name]["one_saying_p95_s"] = round(one[min(len(one) - 1, round(0.95 * (len(one) - 1)))], 3)
         print(name, json.dumps(figures[name]))
     for name in dtypes:
-        before, now = figures[f"{name}, transformers sampler"], figures[f"{name}, nucleus sampler"]
-        figures[f"{name} speedup"] = {"judge_workload": round(before["judge_workload_s"] / now["judge_workload_s"], 2),
-                                      "one_prompt": round(before["one_prompt_best_of_s"] / now["one_prompt_best_of_s"], 2)}
+        before, now = figures[f"{name}, generate, transformers sampler"], figures[f"{name}, decode"]
+        figures[f"{name} speedup"] = {
+            "judge_workload": round(before["judge_workload_s"] / now["judge_workload_s"], 2),
+            "one_prompt_best_of": round(before["one_prompt_best_of_s"] / now["one_prompt_best_of_s"], 2),
+            "one_saying_p50": round(before["one_saying_p50_s"] / now["one_saying_p50_s"], 2),
+            "by_rows": {rows: round(now["tokens_per_s_by_rows"][rows] / before["tokens_per_s_by_rows"][rows], 2) for rows in (1, 8, 32, 64)},
+        }
         print(f"{name} speedup", json.dumps(figures[f"{name} speedup"]))
+        baseline = generators[f"{name}, generate, nucleus sampler"].generate(prompts, temperature=0.0)
+        mine = generators[f"{name}, decode"].generate(prompts, temperature=0.0)
+        figures[f"{name} greedy"] = {"prompts": len(prompts), "equal": sum(a == b for a, b in zip(baseline, mine)),
+                                     "differing": [[a[0], b[0]] for a, b in zip(baseline, mine) if a != b]}
+        print(f"{name} greedy", json.dumps(figures[f"{name} greedy"]))
     if options.out:
         options.out.write_text(json.dumps(figures, indent=1) + "\n")
 

@@ -71,16 +71,13 @@ def draw_from_nucleus(probs, cumulative, ranked_ids, top_p: float):
 
 
 class NucleusSampler:
-    """A logits processor that samples with `sample_nucleus` and leaves the drawn token the only finite
-    score, so `generate` run greedily emits it: the sampling without its full-vocabulary sort and draw."""
+    """`sample_nucleus` at one temperature and top-p: logits (rows x vocab) -> one token per row."""
 
     def __init__(self, temperature: float, top_p: float):
         self.temperature, self.top_p = temperature, top_p
 
-    def __call__(self, input_ids, scores):
-        tokens = sample_nucleus(scores, self.temperature, self.top_p)
-        chosen = scores.new_full(scores.shape, float("-inf"))
-        return chosen.scatter_(1, tokens[:, None], 0.0)
+    def __call__(self, logits):
+        return sample_nucleus(logits, self.temperature, self.top_p)
 
 
 def bf16_supported() -> bool:
@@ -144,34 +141,64 @@ class SayingGenerator:
         ]
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         results: list[list[str]] = [[] for _ in texts]
-        sampling = temperature > 0
+        sampler = NucleusSampler(temperature, top_p) if temperature > 0 else None
         batches = range(0, len(order), batch_size)
         for batch_number, start in enumerate(tqdm(batches, desc="generating", unit="batch", disable=not progress)):
             indices = order[start : start + batch_size]
-            encoded = self.tokenizer([texts[i] for i in indices], return_tensors="pt", padding=True)
-            if num_return_sequences > 1:  # what generate's own expansion does: each prompt's copies side by side
-                encoded = {key: value.repeat_interleave(num_return_sequences, dim=0) for key, value in encoded.items()}
+            encoded = self.tokenizer([texts[i] for i in indices], return_tensors="pt", padding=True).to(self.model.device)
             if seed is not None:
                 torch.manual_seed(seed + batch_number)
             with torch.inference_mode():
-                output = self.model.generate(
-                    **encoded,
-                    max_new_tokens=max_new_tokens,
-                    do_sample=False,  # sampling, when asked for, is NucleusSampler's: it leaves one token to pick
-                    temperature=None,
-                    top_p=None,
-                    top_k=None,
-                    logits_processor=[NucleusSampler(temperature, top_p)] if sampling else None,
-                    pad_token_id=self.tokenizer.pad_token_id,
-                    eos_token_id=self.stop_token_ids,
-                    use_cache=True,
-                )
-            new_tokens = output[:, encoded["input_ids"].shape[1] :]
-            decoded = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+                rows = self.decode(encoded["input_ids"], encoded["attention_mask"], max_new_tokens, num_return_sequences, sampler)
+            decoded = self.tokenizer.batch_decode(rows, skip_special_tokens=True)
             for row, index in enumerate(indices):
                 chunk = decoded[row * num_return_sequences : (row + 1) * num_return_sequences]
                 results[index] = [text.strip() for text in chunk]
         return results
+
+    def decode(self, input_ids, attention_mask, max_new_tokens: int, copies: int = 1, sampler=None) -> list[list[int]]:
+        """The new tokens of `copies` continuations of each left-padded prompt (each prompt's copies side by side),
+        up to and including its stop token: greedy unless `sampler` (logits -> one token per row) is given.
+
+        `model.generate`'s loop, two things apart. Each prompt is read once and its KV cache copied `copies`
+        times, instead of reading every copy (best-of-8 reads each prompt once, not eight times). A row that
+        has stopped leaves the batch and its cache, instead of riding along as padding until the longest row
+        stops: sayings run 10 to 48 tokens, so a batch of 256 rows was mostly padding in its last steps.
+        Positions are generate's (the count of real tokens before each one), so greedy rows are generate's."""
+        import torch
+        from transformers import DynamicCache
+
+        model, device = self.model, input_ids.device
+        stops = torch.tensor(sorted(self.stop_token_ids), device=device)
+        positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+        cache = DynamicCache(config=model.config)
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
+                       past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+        if copies > 1:
+            cache.batch_repeat_interleave(copies)
+            logits, attention_mask, positions = (t.repeat_interleave(copies, dim=0) for t in (logits, attention_mask, positions))
+        active = torch.arange(len(logits), device=device)  # which output row each batch row is
+        generated = torch.zeros(len(logits), max_new_tokens, dtype=torch.long, device=device)
+        lengths = torch.full((len(logits),), max_new_tokens, dtype=torch.long, device=device)
+        position = positions[:, -1]
+        for step in range(max_new_tokens):
+            tokens = sampler(logits) if sampler is not None else logits.argmax(-1)
+            generated[active, step] = tokens
+            stopped = torch.isin(tokens, stops)
+            if stopped.any():
+                lengths[active[stopped]] = step + 1
+                going = (~stopped).nonzero().squeeze(1)
+                if not len(going) or step + 1 == max_new_tokens:
+                    break
+                cache.batch_select_indices(going)
+                active, tokens, attention_mask, position = active[going], tokens[going], attention_mask[going], position[going]
+            elif step + 1 == max_new_tokens:
+                break
+            attention_mask = torch.cat([attention_mask, attention_mask.new_ones(len(active), 1)], dim=1)
+            position = position + 1
+            logits = model(input_ids=tokens[:, None], attention_mask=attention_mask, position_ids=position[:, None],
+                           past_key_values=cache, use_cache=True).logits[:, -1]
+        return [row[:length].tolist() for row, length in zip(generated, lengths.tolist())]
 
     def completion_nll(self, prompts: list[str], completions: list[str], batch_size: int = 16) -> tuple[float, int]:
         """Summed negative log-likelihood of the completion tokens (saying + end-of-turn) and their count.

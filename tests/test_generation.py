@@ -83,11 +83,41 @@ def test_generation_samples_what_transformers_would(tiny_qwen2_dir):
         logits = generator.model(**generator.tokenizer([text], return_tensors="pt")).logits[:, -1].float()
     expected = transformers_nucleus(logits, temperature, top_p)[0]
     assert 5 <= int((expected > 0).sum()) <= 50
-    outputs, generate = [], generator.model.generate  # the token ids generate returned, before decoding
-    generator.model.generate = lambda **kwargs: outputs.append(generate(**kwargs)) or outputs[-1]
+    outputs, decode = [], generator.decode  # the token ids decode returned, before decoding to text
+    generator.decode = lambda *args, **kwargs: outputs.extend(decode(*args, **kwargs)) or outputs
     for seed in range(4):
         generator.generate([prompt] * 100, temperature=temperature, top_p=top_p, max_new_tokens=1, num_return_sequences=10, seed=seed, batch_size=100)
-    tokens = torch.cat([output[:, -1] for output in outputs])
+    tokens = torch.tensor([row[0] for row in outputs])
     assert tokens.numel() == 4000
     assert float(expected[tokens].min()) > 0, "drew a token outside the nucleus"
     assert total_variation(tokens, expected) < 0.04
+
+
+def test_decode_is_generates_greedy_loop_with_stopped_rows_dropped(tiny_qwen2_dir):
+    """decode() drops a row from the batch and its KV cache when it stops, and reads each prompt once for all
+    its copies; greedy, every row is still exactly the tokens model.generate gives it (up to its stop token).
+    The stop tokens are picked from the model's own greedy output so that rows stop at different steps."""
+    import torch
+
+    generator = SayingGenerator.from_pretrained(tiny_qwen2_dir)
+    topics = ("rain", "old red barns", "goats", "soup on a cold night in the hills", "wagons", "fences and the neighbors beyond them")
+    encoded = generator.tokenizer([f"Give me a saying about {topic}." for topic in topics], return_tensors="pt", padding=True)
+    assert len(set(encoded["attention_mask"].sum(1).tolist())) > 3  # left padding of several widths
+    width, new_tokens = encoded["input_ids"].shape[1], 12
+
+    def generate_greedy(stops):
+        with torch.inference_mode():
+            output = generator.model.generate(**encoded, max_new_tokens=new_tokens, do_sample=False, temperature=None, top_p=None,
+                                              top_k=None, eos_token_id=stops, pad_token_id=generator.tokenizer.pad_token_id)
+        rows = output[:, width:].tolist()
+        return [row[: next((i + 1 for i, token in enumerate(row) if token in stops), len(row))] for row in rows]
+
+    unstopped = generate_greedy([-1])
+    generator.stop_token_ids = [unstopped[0][-1]]  # this random model ends each row repeating one of a few tokens
+    expected = generate_greedy(generator.stop_token_ids)
+    lengths = sorted(len(row) for row in expected)
+    assert lengths[0] < lengths[-2] and lengths[-1] == new_tokens  # rows stop early, at different steps, and one never
+    with torch.inference_mode():
+        assert generator.decode(encoded["input_ids"], encoded["attention_mask"], new_tokens) == expected
+        copies = generator.decode(encoded["input_ids"], encoded["attention_mask"], new_tokens, copies=3)
+    assert copies == [row for row in expected for _ in range(3)]
