@@ -165,6 +165,8 @@ class SayingGenerator:
         has stopped leaves the batch and its cache, instead of riding along as padding until the longest row
         stops: sayings run 10 to 48 tokens, so a batch of 256 rows was mostly padding in its last steps.
         Positions are generate's (the count of real tokens before each one), so greedy rows are generate's."""
+        import inspect
+
         import torch
         from transformers import DynamicCache
 
@@ -172,8 +174,9 @@ class SayingGenerator:
         stops = torch.tensor(sorted(self.stop_token_ids), device=device)
         positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache(config=model.config)
-        logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
-                       past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+        # transformers renamed the argument during 5.x (`past_key_values` warns from 5.25 and goes in 5.40)
+        cached = {"cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values": cache, "use_cache": True}
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, logits_to_keep=1, **cached).logits[:, -1]
         if copies > 1:
             cache.batch_repeat_interleave(copies)
             logits, attention_mask, positions = (t.repeat_interleave(copies, dim=0) for t in (logits, attention_mask, positions))
@@ -196,8 +199,7 @@ class SayingGenerator:
                 break
             attention_mask = torch.cat([attention_mask, attention_mask.new_ones(len(active), 1)], dim=1)
             position = position + 1
-            logits = model(input_ids=tokens[:, None], attention_mask=attention_mask, position_ids=position[:, None],
-                           past_key_values=cache, use_cache=True).logits[:, -1]
+            logits = model(input_ids=tokens[:, None], attention_mask=attention_mask, position_ids=position[:, None], **cached).logits[:, -1]
         return [row[:length].tolist() for row, length in zip(generated, lengths.tolist())]
 
     def completion_nll(self, prompts: list[str], completions: list[str], batch_size: int = 16) -> tuple[float, int]:
