@@ -8,7 +8,10 @@ params, so its recipe's best-of), each client waiting for its answer before send
 - `separate`: FOLKSY_SHARED_GENERATION=0, each request generates on its own in the server's thread for it
   (how the pyfunc served before 2026-12-07);
 - `shared`: the default, folksy.batching.RequestBatcher: requests that arrive while a generation runs share
-  the next one.
+  the next one;
+- `before` (with --before): another model URI served the `shared` way, e.g. the same weights logged by an
+  earlier folksy: a logged model keeps the folksy code it was logged with, so this is how a change to
+  generation is served side by side with the code before it.
 It records requests per second, p50/p95 latency, errors, and that a request over the limits (max_new_tokens
 above the pyfunc's limit, an over-long prompt) is refused with a 400 while the server is loaded.
 Figures go into docs/benchmarks.md ("Serving under load").
@@ -112,17 +115,18 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--modes", default="separate,shared")
+    parser.add_argument("--before", default="", help="a model URI to serve first, shared, as the baseline (mode `before`)")
     args = parser.parse_args()
 
     prompts = [json.loads(line)["prompt"] for line in Path(args.prompts).read_text().splitlines() if line.strip()]
-    results = {"model": args.model, "clients": args.clients, "cpu_count": os.cpu_count()}
-    for mode in args.modes.split(","):
+    results = {"model": args.model, "before": args.before, "clients": args.clients, "cpu_count": os.cpu_count()}
+    for mode in (["before"] if args.before else []) + args.modes.split(","):
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "FOLKSY_SHARED_GENERATION": "0" if mode == "separate" else "1",
                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # the server runs `uvicorn`
         if args.tracking_uri:
             env["MLFLOW_TRACKING_URI"] = args.tracking_uri
         port = free_port()
-        server = serve(args.model, env, port)
+        server = serve(args.before if mode == "before" else args.model, env, port)
         try:
             url = f"http://127.0.0.1:{port}/invocations"
             post(url, {"inputs": [prompts[0]]})  # warm: the first request loads what the server loads lazily
@@ -138,6 +142,8 @@ def main() -> None:
         print(json.dumps({mode: results[mode]}), flush=True)
     if "separate" in results and "shared" in results:
         results["ratio_requests_per_s"] = round(results["shared"]["requests_per_s"] / results["separate"]["requests_per_s"], 2)
+    if "before" in results and "shared" in results:
+        results["ratio_to_before"] = round(results["shared"]["requests_per_s"] / results["before"]["requests_per_s"], 2)
     print(json.dumps(results, indent=2))
 
 
