@@ -188,15 +188,13 @@ class SayingGenerator:
             tokens = sampler(logits) if sampler is not None else logits.argmax(-1)
             generated[active, step] = tokens
             stopped = torch.isin(tokens, stops)
+            lengths[active[stopped]] = step + 1
+            if stopped.all() or step + 1 == max_new_tokens:
+                break
             if stopped.any():
-                lengths[active[stopped]] = step + 1
                 going = (~stopped).nonzero().squeeze(1)
-                if not len(going) or step + 1 == max_new_tokens:
-                    break
                 cache.batch_select_indices(going)
                 active, tokens, attention_mask, position = active[going], tokens[going], attention_mask[going], position[going]
-            elif step + 1 == max_new_tokens:
-                break
             attention_mask = torch.cat([attention_mask, attention_mask.new_ones(len(active), 1)], dim=1)
             position = position + 1
             logits = model(input_ids=tokens[:, None], attention_mask=attention_mask, position_ids=position[:, None], **cached).logits[:, -1]
