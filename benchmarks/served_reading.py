@@ -44,9 +44,10 @@ def write_reading(options) -> None:
     prompts = [json.loads(line) for line in options.prompts.read_text().splitlines() if line.strip()]
     texts = [p["prompt"] for p in prompts]
     answers = []  # (prompt index, source, saying)
+    sampling = {"temperature": options.temperature} if options.temperature is not None else {}
     for seed in options.seeds:
         for name, uri in options.model:
-            picks, best_of = served_picks(uri, texts, seed=seed, progress=True)
+            picks, best_of = served_picks(uri, texts, seed=seed, progress=True, **sampling)
             answers += [(i, f"{name} best-of-{best_of} s{seed}", options_[0]) for i, options_ in enumerate(picks)]
         answers += [(i, f"engine s{seed}", respond(text, seed=seed * 1000 + i)) for i, text in enumerate(texts)]
     shapes: dict[str, Counter] = {}  # how concentrated each source's answers are on a few shapes
@@ -104,6 +105,7 @@ def main() -> None:
     parser.add_argument("--model", action="append", default=[], type=lambda v: tuple(v.split("=", 1)), help="name=model URI, repeatable")
     parser.add_argument("--prompts", type=Path, help="prompts JSONL ({prompt, kind} per line)")
     parser.add_argument("--seeds", type=lambda v: [int(s) for s in v.split(",")], default=[7])
+    parser.add_argument("--temperature", type=float, default=None, help="sample at this temperature [default: the model's own]")
     parser.add_argument("--reading", type=Path, help="where to write the shuffled reading file")
     parser.add_argument("--key", type=Path, required=True, help="which source wrote each id (written, or read by --score)")
     parser.add_argument("--score", nargs="+", default=None, help="readers' {id, score} JSONL files: print the bands per source")
