@@ -37,6 +37,29 @@ def mentions_topic(request: str, saying: str) -> bool:
     return bool(stems(request) & stems(saying))
 
 
+def topic_picks(uri: str, texts: list[str], bonus: float, **sampling) -> tuple[list[list[str]], int]:
+    """The served candidates (the same samples as served_picks draws for a seed), each pick the highest of the
+    picker's raw score plus `bonus` for sharing a content word with its request (mentions_topic): a lever
+    measured here, not served."""
+    import tempfile
+
+    from folksy.best_of import served_settings
+    from folksy.generation import SayingGenerator, download_hf_dir, inference_dtype
+
+    with tempfile.TemporaryDirectory(prefix="folksy-model-") as scratch:
+        hf_dir = download_hf_dir(uri, scratch)
+        best_of, critic = served_settings(hf_dir.parent.parent)
+        generator = SayingGenerator.from_pretrained(str(hf_dir), dtype=inference_dtype())
+    candidates = generator.generate(texts, num_return_sequences=best_of, progress=True, **sampling)
+    raw = [float(x) for x in critic.raw([c for options in candidates for c in options])]
+    picks, start = [], 0
+    for text, options in zip(texts, candidates):
+        scores = [raw[start + j] + bonus * mentions_topic(text, saying) for j, saying in enumerate(options)]
+        picks.append([options[max(range(len(options)), key=lambda j: (scores[j], -j))]])
+        start += len(options)
+    return picks, best_of
+
+
 def write_reading(options) -> None:
     from folksy.best_of import saying_shape, served_picks
     from folksy.corpus.engine import respond
@@ -47,7 +70,10 @@ def write_reading(options) -> None:
     sampling = {"temperature": options.temperature} if options.temperature is not None else {}
     for seed in options.seeds:
         for name, uri in options.model:
-            picks, best_of = served_picks(uri, texts, seed=seed, progress=True, **sampling)
+            if options.topic_bonus:
+                picks, best_of = topic_picks(uri, texts, options.topic_bonus, seed=seed, **sampling)
+            else:
+                picks, best_of = served_picks(uri, texts, seed=seed, progress=True, **sampling)
             answers += [(i, f"{name} best-of-{best_of} s{seed}", options_[0]) for i, options_ in enumerate(picks)]
         answers += [(i, f"engine s{seed}", respond(text, seed=seed * 1000 + i)) for i, text in enumerate(texts)]
     shapes: dict[str, Counter] = {}  # how concentrated each source's answers are on a few shapes
@@ -106,6 +132,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=Path, help="prompts JSONL ({prompt, kind} per line)")
     parser.add_argument("--seeds", type=lambda v: [int(s) for s in v.split(",")], default=[7])
     parser.add_argument("--temperature", type=float, default=None, help="sample at this temperature [default: the model's own]")
+    parser.add_argument("--topic-bonus", type=float, default=0.0, help="pick by the picker's raw score plus this for a saying that shares a word with its request")
     parser.add_argument("--reading", type=Path, help="where to write the shuffled reading file")
     parser.add_argument("--key", type=Path, required=True, help="which source wrote each id (written, or read by --score)")
     parser.add_argument("--score", nargs="+", default=None, help="readers' {id, score} JSONL files: print the bands per source")
