@@ -43,7 +43,7 @@ def topic_picks(uri: str, texts: list[str], bonus: float, **sampling) -> tuple[l
     measured here, not served."""
     import tempfile
 
-    from folksy.best_of import served_settings
+    from folksy.best_of import critic_scores, pick_best, served_settings
     from folksy.generation import SayingGenerator, download_hf_dir, inference_dtype
 
     with tempfile.TemporaryDirectory(prefix="folksy-model-") as scratch:
@@ -51,13 +51,9 @@ def topic_picks(uri: str, texts: list[str], bonus: float, **sampling) -> tuple[l
         best_of, critic = served_settings(hf_dir.parent.parent)
         generator = SayingGenerator.from_pretrained(str(hf_dir), dtype=inference_dtype())
     candidates = generator.generate(texts, num_return_sequences=best_of, progress=True, **sampling)
-    raw = [float(x) for x in critic.raw([c for options in candidates for c in options])]
-    picks, start = [], 0
-    for text, options in zip(texts, candidates):
-        scores = [raw[start + j] + bonus * mentions_topic(text, saying) for j, saying in enumerate(options)]
-        picks.append([options[max(range(len(options)), key=lambda j: (scores[j], -j))]])
-        start += len(options)
-    return picks, best_of
+    on_topic = [mentions_topic(text, saying) for text, options in zip(texts, candidates) for saying in options]
+    raw = critic_scores(critic)
+    return pick_best(candidates, lambda sayings: [score + bonus * topical for score, topical in zip(raw(sayings), on_topic)]), best_of
 
 
 def write_reading(options) -> None:
