@@ -177,13 +177,13 @@ class SayingGenerator:
         # transformers renamed the argument during 5.x (`past_key_values` warns from 5.25 and goes in 5.40)
         cached = {"cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values": cache, "use_cache": True}
         logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, logits_to_keep=1, **cached).logits[:, -1]
+        position = positions[:, -1]  # each row's last position; the next token's is one more
         if copies > 1:
             cache.batch_repeat_interleave(copies)
-            logits, attention_mask, positions = (t.repeat_interleave(copies, dim=0) for t in (logits, attention_mask, positions))
+            logits, attention_mask, position = (t.repeat_interleave(copies, dim=0) for t in (logits, attention_mask, position))
         active = torch.arange(len(logits), device=device)  # which output row each batch row is
         generated = torch.zeros(len(logits), max_new_tokens, dtype=torch.long, device=device)
         lengths = torch.full((len(logits),), max_new_tokens, dtype=torch.long, device=device)
-        position = positions[:, -1]
         for step in range(max_new_tokens):
             tokens = sampler(logits) if sampler is not None else logits.argmax(-1)
             generated[active, step] = tokens
