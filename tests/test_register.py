@@ -211,7 +211,8 @@ def test_racing_registers_end_with_one_consistent_production(tracking_uri, tmp_p
         for ids in (first, second)
     ]
     outcomes = [racer.communicate(timeout=300) for racer in racers]
-    assert [racer.returncode for racer in racers] == [0, 0], outcomes
+    # the racers' own stderr, whole: pytest's repr of the tuples cuts the middle, where a racer's error is
+    assert [racer.returncode for racer in racers] == [0, 0], "\n\n".join(f"racer {i} stderr:\n{err}" for i, (_, err) in enumerate(outcomes))
 
     from mlflow import MlflowClient
 
