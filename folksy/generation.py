@@ -200,14 +200,17 @@ class SayingGenerator:
             logits = model(input_ids=tokens[:, None], attention_mask=attention_mask, position_ids=position[:, None], **cached).logits[:, -1]
         return [row[:length].tolist() for row, length in zip(generated, lengths.tolist())]
 
-    def completion_nll(self, prompts: list[str], completions: list[str], batch_size: int = 16) -> tuple[float, int]:
+    def completion_nll(self, prompts: list[str], completions: list[str], batch_size: int = 32) -> tuple[float, int]:
         """Summed negative log-likelihood of the completion tokens (saying + end-of-turn) and their count.
 
-        Perplexity is `exp(nll / count)`; prompt tokens are conditioned on but never scored.
+        Perplexity is `exp(nll / count)`; prompt tokens are conditioned on but never scored. Rows are sorted
+        by length and left-padded, so every completion ends its row and the model computes logits for the
+        last positions only (`logits_to_keep`): the LM head and the fp32 log-softmax over the vocabulary
+        skip the prompts, which are most of each row.
         """
         import torch
 
-        examples = [tokenize_example(self.tokenizer, p, c) for p, c in zip(prompts, completions)]
+        examples = sorted((tokenize_example(self.tokenizer, p, c) for p, c in zip(prompts, completions)), key=lambda e: len(e[0]))
         total_nll, total_tokens = 0.0, 0
         pad_id = self.tokenizer.pad_token_id
         for start in range(0, len(examples), batch_size):
@@ -216,18 +219,19 @@ class SayingGenerator:
             input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
             attention = torch.zeros((len(batch), width), dtype=torch.long)
             labels = torch.full((len(batch), width), -100, dtype=torch.long)
-            for row, (ids, mask) in enumerate(batch):  # right padding: positions stay 0..n-1
-                input_ids[row, : len(ids)] = torch.tensor(ids)
-                attention[row, : len(ids)] = 1
-                labels[row, : len(ids)] = torch.tensor([t if m else -100 for t, m in zip(ids, mask)])
+            for row, (ids, mask) in enumerate(batch):  # left padding: row `row` starts at width - len(ids)
+                input_ids[row, width - len(ids) :] = torch.tensor(ids)
+                attention[row, width - len(ids) :] = 1
+                labels[row, width - len(ids) :] = torch.tensor([t if m else -100 for t, m in zip(ids, mask)])
+            first = int((labels != -100).int().argmax(-1).min())  # the earliest scored token in the batch
+            keep = min(width, width - first + 1)  # logits from the position before it to the end
+            positions = (attention.cumsum(-1) - 1).clamp(min=0)
             with torch.inference_mode():
-                logits = self.model(input_ids=input_ids, attention_mask=attention).logits.float()
-            shifted_logits, shifted_labels = logits[:, :-1], labels[:, 1:]
-            nll = torch.nn.functional.cross_entropy(
-                shifted_logits.reshape(-1, shifted_logits.size(-1)), shifted_labels.reshape(-1), ignore_index=-100, reduction="sum"
-            )
+                logits = self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions, logits_to_keep=keep).logits.float()
+            targets = labels[:, width - keep + 1 :]  # logits[:, j] (position width - keep + j) predicts token j + 1 after it
+            nll = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100, reduction="sum")
             total_nll += nll.item()
-            total_tokens += int((shifted_labels != -100).sum())
+            total_tokens += int((targets != -100).sum())
         return total_nll, total_tokens
 
 

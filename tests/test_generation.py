@@ -121,3 +121,27 @@ def test_decode_is_generates_greedy_loop_with_stopped_rows_dropped(tiny_qwen2_di
         assert generator.decode(encoded["input_ids"], encoded["attention_mask"], new_tokens) == expected
         copies = generator.decode(encoded["input_ids"], encoded["attention_mask"], new_tokens, copies=3)
     assert copies == [row for row in expected for _ in range(3)]
+
+
+def test_completion_nll_scores_each_row_as_if_alone(generator):
+    """Left-padded rows with logits for the last positions only: batching, padding and row order change nothing,
+    and each row is scored on its completion tokens alone (the row's full forward, cross-entropy by hand)."""
+    import torch
+
+    from folksy.chat import tokenize_example
+
+    prompts = [PROMPTS[0], "Rain?", PROMPTS[20], "Tell me about a barn."]
+    completions = ["A barn.", "Rain don't ask permission, it just shows up like kin and stays for supper.", "Hm.", "Ok then"]
+    by_hand, count = 0.0, 0
+    for prompt, completion in zip(prompts, completions):
+        ids, mask = tokenize_example(generator.tokenizer, prompt, completion)
+        with torch.inference_mode():
+            logits = generator.model(input_ids=torch.tensor([ids])).logits[0].float()
+        scored = [i for i in range(1, len(ids)) if mask[i]]
+        by_hand += sum(-torch.log_softmax(logits[i - 1], -1)[ids[i]].item() for i in scored)
+        count += len(scored)
+    batched = generator.completion_nll(prompts, completions)
+    assert batched[1] == count
+    assert batched[0] == pytest.approx(by_hand, rel=1e-5)
+    assert generator.completion_nll(prompts, completions, batch_size=1)[0] == pytest.approx(by_hand, rel=1e-5)
+    assert generator.completion_nll(prompts[::-1], completions[::-1], batch_size=3)[0] == pytest.approx(by_hand, rel=1e-5)
