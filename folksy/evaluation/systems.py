@@ -5,6 +5,7 @@ the same prompts, and every metric is computed the same way for each. No MLflow.
 from dataclasses import dataclass
 
 SYSTEMS = ("model", "base", "engine")
+GENERATION_BATCH = 256  # prompts a batch when evaluate samples one saying each
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ def generate_all(model_uri: str, base_path: str, dtype: str, prompts, shared: li
     One model is in memory at a time, cast to `dtype` for both generation and perplexity. The engine
     sees the prompt text only, as the models do.
     """
+    import math
+
     import torch
     from tqdm.auto import tqdm
 
@@ -55,12 +58,15 @@ def generate_all(model_uri: str, base_path: str, dtype: str, prompts, shared: li
     texts = [p.prompt for p in prompts]
     scored_rows = test_rows[: budget.perplexity_rows]
     ppl_prompts, ppl_sayings = [user_prompt(row) for row in scored_rows], [row["output"] for row in scored_rows]
+    # up to 256 prompts a batch: stopped rows leave the batch (SayingGenerator.decode), so a wide batch carries no
+    # padding; the 1,000 sayings took 98 s at 32 a batch and 66-69 s at 250 on 2 cores (docs/benchmarks.md)
     settings = dict(max_new_tokens=max_new_tokens, seed=seed, progress=True)
     generations, perplexities = {}, {}
     for system, asked in (("model", texts), ("base", [texts[i] for i in shared])):
         generator = load_generator(model_uri) if system == "model" else SayingGenerator.from_pretrained(base_path)
         generator.model.to(getattr(torch, dtype))
-        generations[system] = [outputs[0] for outputs in generator.generate(asked, **settings)]
+        batches = math.ceil(len(asked) / GENERATION_BATCH)  # evenly: 300 prompts are 2 of 150, not 256 and 44
+        generations[system] = [outputs[0] for outputs in generator.generate(asked, batch_size=math.ceil(len(asked) / batches), **settings)]
         watch.lap(f"generate_{system}")
         perplexities[system] = perplexity(*generator.completion_nll(ppl_prompts, ppl_sayings))
         watch.lap(f"perplexity_{system}")
@@ -70,7 +76,7 @@ def generate_all(model_uri: str, base_path: str, dtype: str, prompts, shared: li
     return generations, perplexities
 
 
-def train_family_classifier(splits: dict, budget: Budget, seed: int):
+def train_family_classifier(splits: dict, budget: Budget, seed: int, bf16: bool = False):
     """The family classifier, its held-out report, and the training sayings with their embeddings.
 
     Trained on the train split's distinct sayings, checked on the test split's; the same training
@@ -86,13 +92,13 @@ def train_family_classifier(splits: dict, budget: Budget, seed: int):
     if budget.training_sayings and len(sayings) > budget.training_sayings:
         sayings = sorted(np.random.default_rng(seed).choice(sayings, budget.training_sayings, replace=False).tolist())
     held_out = sorted({row["output"]: row["meta_template"] for row in splits["test"]}.items())
-    embeddings = embed(sayings, progress=True)
+    embeddings = embed(sayings, progress=True, bf16=bf16)
     classifier = fit_family_classifier(embeddings, [family_of[s] for s in sayings])
-    report = classifier_report(classifier, embed([s for s, _ in held_out]), [f for _, f in held_out])
+    report = classifier_report(classifier, embed([s for s, _ in held_out], bf16=bf16), [f for _, f in held_out])
     return classifier, report, sayings, embeddings
 
 
-def score_all(generations: dict, positions: dict, prompts, shared: list[int], classifier, training_sayings, training_embeddings, families):
+def score_all(generations: dict, positions: dict, prompts, shared: list[int], classifier, training_sayings, training_embeddings, families, bf16: bool = False):
     """Every metric for every system (folksy.evaluation.metrics.system_metrics), plus predicted families and nearest similarities."""
     from folksy.corpus.lexicon import plural
     from folksy.evaluation.families import predict_families
@@ -103,7 +109,7 @@ def score_all(generations: dict, positions: dict, prompts, shared: list[int], cl
     for system in SYSTEMS:
         answered = [prompts[i] for i in positions[system]]
         local = {position: index for index, position in enumerate(positions[system])}
-        embeddings = embed(generations[system])
+        embeddings = embed(generations[system], bf16=bf16)
         predicted[system], _ = predict_families(classifier, embeddings)
         scores[system], nearest[system] = system_metrics(
             generations[system],
