@@ -1,7 +1,7 @@
 """A blind reading of what models serve, side by side with the template engine, on prompts you wrote.
 
     python benchmarks/served_reading.py --model sft=runs:/<train run>/model --model dpo=runs:/<dpo run>/model \\
-        --prompts benchmarks/reading/prompts-2026-12-07.jsonl --seeds 7,8 --reading reading.jsonl --key key.json
+        [--model rp=runs:/<train run>/model --repeat-penalty rp=1.5] --prompts benchmarks/reading/prompts-2026-12-07.jsonl --seeds 7,8 --reading reading.jsonl --key key.json
 
 Each model answers every prompt once per seed exactly as `mlflow.pyfunc.load_model(uri).predict` does by
 default (folksy.best_of.served_picks: the model's own best_of, its bundled picker critic, the served
@@ -66,10 +66,11 @@ def write_reading(options) -> None:
     sampling = {"temperature": options.temperature} if options.temperature is not None else {}
     for seed in options.seeds:
         for name, uri in options.model:
+            penalty = {"repeat_penalty": dict(options.repeat_penalty)[name]} if name in dict(options.repeat_penalty) else {}
             if options.topic_bonus:
-                picks, best_of = topic_picks(uri, texts, options.topic_bonus, seed=seed, **sampling)
+                picks, best_of = topic_picks(uri, texts, options.topic_bonus, seed=seed, **sampling, **penalty)
             else:
-                picks, best_of = served_picks(uri, texts, seed=seed, progress=True, **sampling)
+                picks, best_of = served_picks(uri, texts, seed=seed, progress=True, **sampling, **penalty)
             answers += [(i, f"{name} best-of-{best_of} s{seed}", options_[0]) for i, options_ in enumerate(picks)]
         answers += [(i, f"engine s{seed}", respond(text, seed=seed * 1000 + i)) for i, text in enumerate(texts)]
     shapes: dict[str, Counter] = {}  # how concentrated each source's answers are on a few shapes
@@ -128,6 +129,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=Path, help="prompts JSONL ({prompt, kind} per line)")
     parser.add_argument("--seeds", type=lambda v: [int(s) for s in v.split(",")], default=[7])
     parser.add_argument("--temperature", type=float, default=None, help="sample at this temperature [default: the model's own]")
+    parser.add_argument("--repeat-penalty", action="append", default=[], type=lambda v: (v.split("=", 1)[0], float(v.split("=", 1)[1])), help="name=penalty: sample that --model with decode's repeat_penalty (repeatable; a lever measured here)")
     parser.add_argument("--topic-bonus", type=float, default=0.0, help="pick by the picker's raw score plus this for a saying that shares a word with its request")
     parser.add_argument("--reading", type=Path, help="where to write the shuffled reading file")
     parser.add_argument("--key", type=Path, required=True, help="which source wrote each id (written, or read by --score)")

@@ -6,6 +6,7 @@ model, so every consumer formats prompts exactly as training did (folksy.chat).
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from folksy.chat import build_messages, tokenize_example
 from folksy.model_dir import stop_token_ids
@@ -127,10 +128,12 @@ class SayingGenerator:
         seed: int | None = SAMPLING.seed,
         batch_size: int = 32,
         progress: bool = False,
+        repeat_penalty: float = 0.0,
     ) -> list[list[str]]:
         """Sayings for each prompt: one list of `num_return_sequences` strings per prompt, in order.
 
         Prompts are sorted by length so each batch carries little padding; temperature 0 is greedy.
+        `repeat_penalty`: see decode.
         """
         import torch
         from tqdm.auto import tqdm
@@ -149,14 +152,14 @@ class SayingGenerator:
             if seed is not None:
                 torch.manual_seed(seed + batch_number)
             with torch.inference_mode():
-                rows = self.decode(encoded["input_ids"], encoded["attention_mask"], max_new_tokens, num_return_sequences, sampler)
+                rows = self.decode(encoded["input_ids"], encoded["attention_mask"], max_new_tokens, num_return_sequences, sampler, repeat_penalty)
             decoded = self.tokenizer.batch_decode(rows, skip_special_tokens=True)
             for row, index in enumerate(indices):
                 chunk = decoded[row * num_return_sequences : (row + 1) * num_return_sequences]
                 results[index] = [text.strip() for text in chunk]
         return results
 
-    def decode(self, input_ids, attention_mask, max_new_tokens: int, copies: int = 1, sampler=None) -> list[list[int]]:
+    def decode(self, input_ids, attention_mask, max_new_tokens: int, copies: int = 1, sampler=None, repeat_penalty: float = 0.0) -> list[list[int]]:
         """The new tokens of `copies` continuations of each left-padded prompt (each prompt's copies side by side),
         up to and including its stop token: greedy unless `sampler` (logits -> one token per row) is given.
 
@@ -164,7 +167,9 @@ class SayingGenerator:
         times, instead of reading every copy (best-of-8 reads each prompt once, not eight times). A row that
         has stopped leaves the batch and its cache, instead of riding along as padding until the longest row
         stops: sayings run 10 to 48 tokens, so a batch of 256 rows was mostly padding in its last steps.
-        Positions are generate's (the count of real tokens before each one), so greedy rows are generate's."""
+        Positions are generate's (the count of real tokens before each one), so greedy rows are generate's.
+        `repeat_penalty` > 0 subtracts that much from the logit of every content word (content_tokens) the row
+        has already written, before sampling: "a crumb and a crumb" is a common failure. Prompt words are free."""
         import inspect
 
         import torch
@@ -184,8 +189,14 @@ class SayingGenerator:
         active = torch.arange(len(logits), device=device)  # which output row each batch row is
         generated = torch.zeros(len(logits), max_new_tokens, dtype=torch.long, device=device)
         lengths = torch.full((len(logits),), max_new_tokens, dtype=torch.long, device=device)
+        content = content_tokens(self.tokenizer, logits.size(-1)).to(device) if repeat_penalty > 0 else None
+        seen = torch.zeros(logits.shape, dtype=torch.bool, device=device) if content is not None else None
         for step in range(max_new_tokens):
+            if seen is not None:
+                logits = logits - repeat_penalty * seen.to(logits.dtype)
             tokens = sampler(logits) if sampler is not None else logits.argmax(-1)
+            if seen is not None:
+                seen[torch.arange(len(tokens), device=device), tokens] |= content[tokens]
             generated[active, step] = tokens
             stopped = torch.isin(tokens, stops)
             lengths[active[stopped]] = step + 1
@@ -195,6 +206,7 @@ class SayingGenerator:
                 going = (~stopped).nonzero().squeeze(1)
                 cache.batch_select_indices(going)
                 active, tokens, attention_mask, position = active[going], tokens[going], attention_mask[going], position[going]
+                seen = seen[going] if seen is not None else None
             attention_mask = torch.cat([attention_mask, attention_mask.new_ones(len(active), 1)], dim=1)
             position = position + 1
             logits = model(input_ids=tokens[:, None], attention_mask=attention_mask, position_ids=position[:, None], **cached).logits[:, -1]
@@ -233,6 +245,33 @@ class SayingGenerator:
             total_nll += nll.item()
             total_tokens += int((targets != -100).sum())
         return total_nll, total_tokens
+
+
+# words a saying may repeat without it being a fault; the rest of the alphabetic tokens are content words
+FUNCTION_WORDS = frozenset("""a an the and or but nor so yet of to in on at by for with from as is are was were be been
+it its it's that this than then there their they them he she his her him you your we our i me my not no ain't don't
+can can't will won't just only still all any some what who how when if till until""".split())
+
+
+@lru_cache(maxsize=8)
+def _content_ids(tokenizer) -> tuple[int, ...]:
+    ids = []
+    for token_id in range(len(tokenizer)):
+        text = tokenizer.decode([token_id])
+        word = text.strip().lower()
+        if text.startswith(" ") and len(word) >= 3 and word.replace("'", "").isalpha() and word not in FUNCTION_WORDS:
+            ids.append(token_id)
+    return tuple(ids)
+
+
+def content_tokens(tokenizer, vocab_size: int):
+    """A bool mask over the model's vocabulary: word-initial tokens (a leading space) of 3+ letters, not a function word."""
+    import torch
+
+    mask = torch.zeros(vocab_size, dtype=torch.bool)
+    ids = [i for i in _content_ids(tokenizer) if i < vocab_size]
+    mask[ids] = True
+    return mask
 
 
 def perplexity(nll: float, tokens: int) -> float:

@@ -145,3 +145,34 @@ def test_completion_nll_scores_each_row_as_if_alone(generator):
     assert batched[0] == pytest.approx(by_hand, rel=1e-5)
     assert generator.completion_nll(prompts, completions, batch_size=1)[0] == pytest.approx(by_hand, rel=1e-5)
     assert generator.completion_nll(prompts[::-1], completions[::-1], batch_size=3)[0] == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_repeat_penalty_lowers_the_content_words_a_row_has_written(generator):
+    """The penalty comes off the logit of a content word the row wrote, from the next step on; function words and
+    the prompt's words are free. A scripted sampler writes " the", then " barn", and records the logits it saw."""
+    import torch
+
+    from folksy.generation import content_tokens
+
+    the, barn = (generator.tokenizer.encode(word)[0] for word in (" the", " barn"))
+    content = content_tokens(generator.tokenizer, generator.model.config.vocab_size)
+    assert content[barn] and not content[the]
+
+    def scripted(penalty):
+        seen = []
+
+        def sampler(logits):
+            seen.append(logits[:, [the, barn]].float().clone())
+            return torch.full((len(logits),), [the, barn, barn][min(len(seen) - 1, 2)])
+
+        encoded = generator.tokenizer(["Tell me about a barn."] * 2, return_tensors="pt")  # " barn" in the prompt too
+        with torch.inference_mode():
+            generator.decode(encoded["input_ids"], encoded["attention_mask"], 4, sampler=sampler, repeat_penalty=penalty)
+        return torch.stack(seen)  # (step, row, [the, barn])
+
+    lowered = scripted(0.0) - scripted(2.5)
+    assert lowered[:2].abs().max() < 1e-4  # nothing written yet, or only " the"; the prompt's " barn" is free
+    assert lowered[2:, :, 1].flatten().tolist() == pytest.approx([2.5] * 4, abs=1e-3)  # " barn" after it was written
+    assert lowered[2:, :, 0].abs().max() < 1e-4  # " the" never
+
+
