@@ -100,6 +100,11 @@ def inference_dtype(choice: str = "auto") -> str:
     return "bfloat16" if bf16_supported() else "float32"
 
 
+def real_positions(attention_mask):
+    """Each token's position: the count of real (unmasked) tokens before it, as `generate` gives a left-padded row."""
+    return (attention_mask.cumsum(-1) - 1).clamp(min=0)
+
+
 class SayingGenerator:
     def __init__(self, model, tokenizer):
         self.model = model.eval()
@@ -177,7 +182,7 @@ class SayingGenerator:
 
         model, device = self.model, input_ids.device
         stops = torch.tensor(sorted(self.stop_token_ids), device=device)
-        positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+        positions = real_positions(attention_mask)
         cache = DynamicCache(config=model.config)
         # transformers renamed the argument during 5.x (`past_key_values` warns from 5.25 and goes in 5.40)
         cached = {"cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values": cache, "use_cache": True}
@@ -237,7 +242,7 @@ class SayingGenerator:
                 labels[row, width - len(ids) :] = torch.tensor([t if m else -100 for t, m in zip(ids, mask)])
             first = int((labels != -100).int().argmax(-1).min())  # the earliest scored token in the batch
             keep = min(width, width - first + 1)  # logits from the position before it to the end
-            positions = (attention.cumsum(-1) - 1).clamp(min=0)
+            positions = real_positions(attention)
             with torch.inference_mode():
                 logits = self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions, logits_to_keep=keep).logits.float()
             targets = labels[:, width - keep + 1 :]  # logits[:, j] (position width - keep + j) predicts token j + 1 after it
