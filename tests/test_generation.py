@@ -84,7 +84,12 @@ def test_generation_samples_what_transformers_would(tiny_qwen2_dir):
     expected = transformers_nucleus(logits, temperature, top_p)[0]
     assert 5 <= int((expected > 0).sum()) <= 50
     outputs, decode = [], generator.decode  # the token ids decode returned, before decoding to text
-    generator.decode = lambda *args, **kwargs: outputs.extend(decode(*args, **kwargs)) or outputs
+    def recording_decode(*args, **kwargs):
+        rows = decode(*args, **kwargs)
+        outputs.extend(rows)
+        return rows
+
+    generator.decode = recording_decode
     for seed in range(4):
         generator.generate([prompt] * 100, temperature=temperature, top_p=top_p, max_new_tokens=1, num_return_sequences=10, seed=seed, batch_size=100)
     tokens = torch.tensor([row[0] for row in outputs])
