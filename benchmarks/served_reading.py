@@ -64,9 +64,10 @@ def write_reading(options) -> None:
     texts = [p["prompt"] for p in prompts]
     answers = []  # (prompt index, source, saying)
     sampling = {"temperature": options.temperature} if options.temperature is not None else {}
+    penalties = dict(options.repeat_penalty)
     for seed in options.seeds:
         for name, uri in options.model:
-            penalty = {"repeat_penalty": dict(options.repeat_penalty)[name]} if name in dict(options.repeat_penalty) else {}
+            penalty = {"repeat_penalty": penalties[name]} if name in penalties else {}
             if options.topic_bonus:
                 picks, best_of = topic_picks(uri, texts, options.topic_bonus, seed=seed, **sampling, **penalty)
             else:
