@@ -8,6 +8,7 @@ MODEL_NAME = "folksy-proverbs"  # the registered proverb model
 STAGING_ALIAS, PRODUCTION_ALIAS = "staging", "production"
 PRODUCTION_URI = f"models:/{MODEL_NAME}@{PRODUCTION_ALIAS}"
 CORPUS = "corpus/training_pairs.jsonl"  # relative to PROJECT_ROOT, as MLproject passes it
+READER_LABELS = "corpus/saying_labels.jsonl"  # corpus sayings read blind, for the recipe's min_reader_label
 RECIPE = "configs/smollm2-135m-cpu.yaml"  # the embedded default recipe, which runs on a 2-core CPU
 DPO_RECIPE = "configs/smollm2-135m-dpo.yaml"  # the preference recipe the `dpo` step runs over a train run's model
 

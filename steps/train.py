@@ -26,8 +26,6 @@ from folksy.defaults import CORPUS, PROJECT_ROOT, RECIPE
 @click.option("--overrides", default="", help="Comma-separated key=value pairs over the recipe, e.g. max_steps=20,method=lora.")
 @click.option("--output-dir", default="", help="Checkpoint directory [default: outputs/train/<recipe name>-<digest of recipe and prepare run>]; the same one resumes.")
 def train(config, prepare_run_id, overrides, output_dir):
-    import hashlib
-    import json
     import os
     import socket
     from contextlib import nullcontext
@@ -36,7 +34,7 @@ def train(config, prepare_run_id, overrides, output_dir):
     from folksy.defaults import project_path
     from folksy.errors import FolksyError
     from folksy.lineage import finished_step_run
-    from folksy.training.checkpoints import STATE_FILE, adopt_run, fail_orphaned_runs, latest_checkpoint, output_dir_for, read_state, write_state
+    from folksy.training.checkpoints import STATE_FILE, adopt_run, fail_orphaned_runs, latest_checkpoint, output_dir_for, read_state, recipe_digest, write_state
     from folksy.training.recipe import load_recipe
     from folksy.tracking import configure, current_experiment, experiment_name, git_commit, latest_run_id, step_run
 
@@ -50,7 +48,7 @@ def train(config, prepare_run_id, overrides, output_dir):
     prepare_run = finished_step_run(mlflow.MlflowClient(), prepare_run_id, "prepare", needed_by="train")
 
     is_main = int(os.environ.get("RANK", "0")) == 0  # under `accelerate launch`, only rank 0 talks to MLflow
-    digest = hashlib.sha256(json.dumps([recipe, prepare_run_id], sort_keys=True).encode()).hexdigest()
+    digest = recipe_digest(recipe, prepare_run_id)
     out = output_dir_for(config, output_dir, digest)
     state = read_state(out, digest) if is_main else None
     resume_from = latest_checkpoint(out) if (state or not is_main) and out.is_dir() else None
@@ -91,7 +89,7 @@ def _train(mlflow, recipe, prepare_run, out, resume_from, run, is_main, commit) 
     from folksy.pyfunc_model import model_kwargs
     from folksy.tracking import log_params_once, metric_history
     from folksy.training.checkpoints import write_state
-    from folksy.training.sft import SAMPLE_PROMPTS, build_trainer, export_model, load_base, recipe_rows, sample_sayings, training_rows
+    from folksy.training.sft import SAMPLE_PROMPTS, build_trainer, export_model, load_base, reader_labels_digest, recipe_rows, sample_sayings, training_rows
     from folksy.training.trainer import keep_freed_memory
 
     bf16 = recipe["bf16"] and bf16_supported()
@@ -105,7 +103,7 @@ def _train(mlflow, recipe, prepare_run, out, resume_from, run, is_main, commit) 
             params = {
                 **recipe, "base_model_path": base.path, "base_model_source": base.source, "base_model_revision": base.revision,
                 "prepare_run_id": prepare_run.info.run_id, "corpus_sha256": prepare_run.data.params.get("corpus_sha256"),
-                "git_commit": commit, "precision": "bf16-autocast" if bf16 else "fp32",
+                "git_commit": commit, "precision": "bf16-autocast" if bf16 else "fp32", "reader_labels_sha256": reader_labels_digest(recipe),
                 "train_examples": len(train_rows), "val_examples": len(val_rows),
                 "world_size": int(os.environ.get("WORLD_SIZE", "1")), "sample_prompts": " | ".join(SAMPLE_PROMPTS),
             }

@@ -74,6 +74,7 @@ def test_empty_overrides_change_nothing():
         ("lr_scheduler_type=zigzag", "lr_scheduler_type: 'zigzag' is not one of"),
         ("skip_relations=related,cousins", "--overrides skip_relations: skip_relations must be none or comma-separated relations from same_prop, same_category, related, any, got 'related,cousins'"),
         ("skip_relations=none,any", "--overrides skip_relations: skip_relations must be none or comma-separated"),
+        ("min_reader_label=6", "--overrides min_reader_label: min_reader_label must be in [0, 5] (0: train on every saying), got '6'"),
     ],
 )
 def test_bad_overrides_are_refused_naming_the_parameter(overrides, message):

@@ -435,3 +435,47 @@ def test_skip_relations_drops_sayings_by_their_pattern_relation_before_the_subsa
     assert len(picked) == 50 and all(row in keep for row in picked)  # the subsample is drawn from what is kept
     assert Counter(relation_of(row["output"]) for row in recipe_rows(rows, {**recipe, "skip_relations": "related"}, "train"))["related"] == 0
     assert recipe_rows(rows, {**recipe, "skip_relations": "none"}, "train") == rows
+
+
+def test_min_reader_label_trains_only_on_sayings_readers_labelled_that_high(tmp_path):
+    from folksy.errors import FolksyError
+    from folksy.training.sft import reader_labels, recipe_rows
+
+    labels_file = tmp_path / "labels.jsonl"
+    labels_file.write_text("".join(json.dumps({"saying": s, "label": n}) + "\n" for s, n in [("a", 5), ("b", 4), ("c", 3), ("d", 1)]))
+    labels = reader_labels(labels_file)
+    assert labels == {"a": 5, "b": 4, "c": 3, "d": 1}
+    rows = [{"output": saying, "pair": k} for k in range(2) for saying in "abcde"]  # "e" was never read
+    recipe = {"skip_relations": "none", "min_reader_label": 4, "train_subsample": 0, "val_subsample": 0, "seed": 0}
+    assert [row["output"] for row in recipe_rows(rows, recipe, "train", labels)] == ["a", "b", "a", "b"]  # every pair of a kept saying
+    assert [row["output"] for row in recipe_rows(rows, {**recipe, "min_reader_label": 3}, "train", labels)] == ["a", "b", "c"] * 2
+    assert recipe_rows(rows, recipe, "val", labels) == rows  # validation stays whole, so val loss compares across recipes
+    assert recipe_rows(rows, {**recipe, "min_reader_label": 0}, "train", labels) == rows
+    picked = recipe_rows(rows, {**recipe, "train_subsample": 3}, "train", labels)
+    assert len(picked) == 3 and {row["output"] for row in picked} <= {"a", "b"}  # the subsample is drawn from what is kept
+    with pytest.raises(FolksyError, match="min_reader_label: no training saying is labelled 5 or more"):
+        recipe_rows([row for row in rows if row["output"] != "a"], {**recipe, "min_reader_label": 5}, "train", labels)
+
+    labels_file.write_text(json.dumps({"saying": "a", "label": 5}) + "\n" + json.dumps({"saying": "b", "label": 7}) + "\n")
+    with pytest.raises(FolksyError, match=r"labels.jsonl:2: not a \{saying, label 1-5\} line"):
+        reader_labels(labels_file)
+
+
+def test_the_shipped_corpus_reading_labels_real_corpus_sayings_and_keys_the_checkpoints(tmp_path, monkeypatch):
+    import folksy.defaults
+    from folksy.training.checkpoints import recipe_digest
+    from folksy.training.sft import reader_labels
+
+    labels = reader_labels()
+    corpus = {json.loads(line)["output"] for line in (PROJECT_ROOT / "corpus" / "training_pairs.jsonl").open()}
+    assert len(labels) >= 1000 and set(labels) <= corpus  # every labelled saying is one the corpus trains on
+    assert {1, 2, 3, 4, 5} <= set(labels.values())
+
+    recipe = {"min_reader_label": 4, "seed": 0}
+    shipped, unfiltered = recipe_digest(recipe, "run"), recipe_digest({**recipe, "min_reader_label": 0}, "run")
+    assert shipped != recipe_digest({**recipe, "min_reader_label": 3}, "run")
+    relabelled = tmp_path / "labels.jsonl"  # a new reading of the corpus must not resume the old one's checkpoints
+    relabelled.write_text((PROJECT_ROOT / folksy.defaults.READER_LABELS).read_text().replace('"label": 4', '"label": 3', 1))
+    monkeypatch.setattr(folksy.defaults, "READER_LABELS", str(relabelled))
+    assert recipe_digest(recipe, "run") != shipped
+    assert recipe_digest({**recipe, "min_reader_label": 0}, "run") == unfiltered  # a recipe that does not filter ignores the file

@@ -1,10 +1,21 @@
 """Where train keeps its checkpoints, and which MLflow run they belong to, so that a killed run resumes.
 
 The output directory holds the HF Trainer's checkpoint-N folders and a small state file naming the
-MLflow run and a digest of the recipe and prepare run; a different recipe never resumes another's.
+MLflow run and a digest of the recipe and its inputs (recipe_digest); a different recipe never resumes another's.
 """
 
 STATE_FILE = "folksy_train.json"  # in the output directory: which MLflow run the checkpoints belong to
+
+
+def recipe_digest(recipe: dict, prepare_run_id: str) -> str:
+    """sha256 of what a train run's checkpoints depend on: the recipe, the prepare run and, when the recipe
+    filters by it, the corpus reading's labels file."""
+    import hashlib
+    import json
+
+    from folksy.training.sft import reader_labels_digest
+
+    return hashlib.sha256(json.dumps([recipe, prepare_run_id, reader_labels_digest(recipe)], sort_keys=True).encode()).hexdigest()
 
 
 def output_dir_for(config: str, output_dir: str, digest: str):

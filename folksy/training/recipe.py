@@ -31,6 +31,7 @@ FIELDS = {
     "train_subsample": (int, _not_negative),
     "val_subsample": (int, _not_negative),
     "skip_relations": (str, (_relations_known, f"must be none or comma-separated relations from {', '.join(RELATIONS)}")),
+    "min_reader_label": (int, (lambda v: 0 <= v <= 5, "must be in [0, 5] (0: train on every saying)")),
     "max_length": (int, (lambda v: v >= 16, "must be >= 16")),
     "learning_rate": (float, _positive),
     "lr_scheduler_type": (str, _anything),  # checked against transformers' list in check_recipe

@@ -39,14 +39,44 @@ def skipped_relations(value: str) -> frozenset[str]:
     return frozenset(part.strip() for part in value.split(",") if part.strip() and part.strip() != "none")
 
 
-def recipe_rows(rows: list[dict], recipe: dict, split: str) -> list[dict]:
+def reader_labels(path=None) -> dict[str, int]:
+    """Saying -> the readers' label (1-5) in the corpus's blind reading (READER_LABELS; benchmarks/corpus_reading.py).
+    A malformed line raises FolksyError naming file:line."""
+    from folksy.defaults import PROJECT_ROOT, READER_LABELS
+    from folksy.jsonl import read_jsonl
+
+    def problem(row):
+        return None if isinstance(row, dict) and isinstance(row.get("saying"), str) and row.get("label") in range(1, 6) else "not a {saying, label 1-5} line"
+
+    return {row["saying"]: row["label"] for row in read_jsonl(path or PROJECT_ROOT / READER_LABELS, problem)}
+
+
+def reader_labels_digest(recipe: dict) -> str:
+    """sha256 of the labels file when `min_reader_label` uses it, else "" (so the recipe's digest follows the file)."""
+    import hashlib
+
+    from folksy.defaults import PROJECT_ROOT, READER_LABELS
+
+    return hashlib.sha256((PROJECT_ROOT / READER_LABELS).read_bytes()).hexdigest() if recipe.get("min_reader_label") else ""
+
+
+def recipe_rows(rows: list[dict], recipe: dict, split: str, labels: dict[str, int] | None = None) -> list[dict]:
     """The prepare split rows (folksy.data.read_split) that a recipe trains or validates on: those whose saying's
     pattern relation is not in `skip_relations` (read blind, sayings whose two words must be merely related
-    or of one category read worst; docs/benchmarks.md), then a seeded `<split>_subsample` of them."""
+    or of one category read worst; docs/benchmarks.md); for training with `min_reader_label` set, only the
+    sayings readers labelled that high (`labels`, default reader_labels(); the validation split stays whole,
+    so val loss compares across recipes); then a seeded `<split>_subsample` of them."""
     skip = skipped_relations(recipe["skip_relations"])
     if skip:
         relations = {saying: relation_of(saying) for saying in {row["output"] for row in rows}}
         rows = [row for row in rows if relations[row["output"]] not in skip]
+    if recipe.get("min_reader_label") and split == "train":
+        labels = reader_labels() if labels is None else labels
+        rows = [row for row in rows if labels.get(row["output"], 0) >= recipe["min_reader_label"]]
+        if not rows:
+            from folksy.errors import FolksyError
+
+            raise FolksyError(f"min_reader_label: no training saying is labelled {recipe['min_reader_label']} or more")
     return subsample_rows(rows, recipe[f"{split}_subsample"], recipe["seed"])
 
 
