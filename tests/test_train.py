@@ -449,11 +449,11 @@ def test_min_reader_label_trains_only_on_sayings_readers_labelled_that_high(tmp_
     recipe = {"skip_relations": "none", "min_reader_label": 4, "train_subsample": 0, "val_subsample": 0, "seed": 0}
     assert [row["output"] for row in recipe_rows(rows, recipe, "train", labels)] == ["a", "b", "a", "b"]  # every pair of a kept saying
     assert [row["output"] for row in recipe_rows(rows, {**recipe, "min_reader_label": 3}, "train", labels)] == ["a", "b", "c"] * 2
-    assert recipe_rows(rows, recipe, "val", labels) == rows  # validation stays whole, so val loss compares across recipes
+    assert recipe_rows(rows, recipe, "val", labels) == recipe_rows(rows, recipe, "train", labels)  # validation is filtered alike
     assert recipe_rows(rows, {**recipe, "min_reader_label": 0}, "train", labels) == rows
     picked = recipe_rows(rows, {**recipe, "train_subsample": 3}, "train", labels)
     assert len(picked) == 3 and {row["output"] for row in picked} <= {"a", "b"}  # the subsample is drawn from what is kept
-    with pytest.raises(FolksyError, match="min_reader_label: no training saying is labelled 5 or more"):
+    with pytest.raises(FolksyError, match="min_reader_label: no train saying is labelled 5 or more"):
         recipe_rows([row for row in rows if row["output"] != "a"], {**recipe, "min_reader_label": 5}, "train", labels)
 
     labels_file.write_text(json.dumps({"saying": "a", "label": 5}) + "\n" + json.dumps({"saying": "b", "label": 7}) + "\n")

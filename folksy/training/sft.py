@@ -63,20 +63,21 @@ def reader_labels_digest(recipe: dict) -> str:
 def recipe_rows(rows: list[dict], recipe: dict, split: str, labels: dict[str, int] | None = None) -> list[dict]:
     """The prepare split rows (folksy.data.read_split) that a recipe trains or validates on: those whose saying's
     pattern relation is not in `skip_relations` (read blind, sayings whose two words must be merely related
-    or of one category read worst; docs/benchmarks.md); for training with `min_reader_label` set, only the
-    sayings readers labelled that high (`labels`, default reader_labels(); the validation split stays whole,
-    so val loss compares across recipes); then a seeded `<split>_subsample` of them."""
+    or of one category read worst; docs/benchmarks.md); with `min_reader_label` set, only the sayings readers
+    labelled that high (`labels`, default reader_labels()), in validation too: on the whole split, val loss
+    rises as the model leaves the sayings it is kept from, and the best checkpoint would be an early one;
+    then a seeded `<split>_subsample` of them."""
     skip = skipped_relations(recipe["skip_relations"])
     if skip:
         relations = {saying: relation_of(saying) for saying in {row["output"] for row in rows}}
         rows = [row for row in rows if relations[row["output"]] not in skip]
-    if recipe.get("min_reader_label") and split == "train":
+    if recipe.get("min_reader_label"):
         labels = reader_labels() if labels is None else labels
         rows = [row for row in rows if labels.get(row["output"], 0) >= recipe["min_reader_label"]]
         if not rows:
             from folksy.errors import FolksyError
 
-            raise FolksyError(f"min_reader_label: no training saying is labelled {recipe['min_reader_label']} or more")
+            raise FolksyError(f"min_reader_label: no {split} saying is labelled {recipe['min_reader_label']} or more")
     return subsample_rows(rows, recipe[f"{split}_subsample"], recipe["seed"])
 
 
