@@ -1,7 +1,8 @@
 """A blind reading of the training corpus itself: which of the engine's sayings a reader would keep.
 
-    python benchmarks/corpus_reading.py sample --count 2000 --batches 4 --out reading/    # reading/batch-<k>.jsonl + key.json
-    python benchmarks/corpus_reading.py assemble --key reading/key.json --marks reading/marks-*.jsonl \\
+    python benchmarks/corpus_reading.py sample --count 2000 --batches 4 --out reading/    # reading/batch-<first id>.jsonl + key.json
+    python benchmarks/corpus_reading.py sample --count 0 --exclude corpus/saying_labels.jsonl --first-id 2001 --batches 8 --out reading2/
+    python benchmarks/corpus_reading.py assemble --key reading/key.json reading2/key.json --marks reading*/marks-*.jsonl \\
         --out corpus/saying_labels.jsonl
 
 `sample` draws distinct corpus sayings at random (seeded) and writes them in batches of `id, request,
@@ -28,24 +29,26 @@ def sample(options) -> None:
         if line.strip():
             row = json.loads(line)
             requests[row["output"]].append(row)
-    chosen = random.Random(options.seed).sample(sorted(requests), options.count)
+    read = {json.loads(line)["saying"] for path in options.exclude for line in path.read_text().splitlines() if line.strip()}
+    unread = sorted(set(requests) - read)
+    chosen = random.Random(options.seed).sample(unread, min(options.count or len(unread), len(unread)))
     options.out.mkdir(parents=True, exist_ok=True)
     key = {}
     size = math.ceil(len(chosen) / options.batches)
     for k in range(options.batches):
         lines = []
-        for number, saying in enumerate(chosen[k * size:(k + 1) * size], k * size + 1):
+        for number, saying in enumerate(chosen[k * size:(k + 1) * size], options.first_id + k * size):
             rows = requests[saying]
             asked = next((r for r in rows if r["input_type"] == "word_seeded"), rows[0])
             lines.append({"id": number, "request": asked["input"], "saying": saying})
             key[str(number)] = {"saying": saying, "meta_template": rows[0]["meta_template"]}
-        (options.out / f"batch-{k + 1}.jsonl").write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
+        (options.out / f"batch-{options.first_id + k * size}.jsonl").write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
     (options.out / "key.json").write_text(json.dumps(key, indent=1, ensure_ascii=False) + "\n")
     print(f"{len(chosen)} sayings of {len(requests)} in {options.batches} batches -> {options.out}")
 
 
 def assemble(options) -> None:
-    key = json.loads(options.key.read_text())
+    key = {number: entry for path in options.key for number, entry in json.loads(path.read_text()).items()}
     marks: dict[str, list[int]] = defaultdict(list)
     for path in options.marks:
         for number, line in enumerate(Path(path).read_text().splitlines(), 1):
@@ -82,12 +85,14 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     drawn = commands.add_parser("sample", help="draw corpus sayings into reading batches")
     drawn.add_argument("--corpus", type=Path, default=CORPUS)
-    drawn.add_argument("--count", type=int, default=2000)
+    drawn.add_argument("--count", type=int, default=2000, help="sayings to draw; 0: every one not yet read")
+    drawn.add_argument("--exclude", type=Path, nargs="*", default=[], help="labelled files whose sayings were read already")
+    drawn.add_argument("--first-id", type=int, default=1, help="the first line's id (a later round continues the ids)")
     drawn.add_argument("--batches", type=int, default=4)
     drawn.add_argument("--seed", type=int, default=7)
     drawn.add_argument("--out", type=Path, required=True)
     joined = commands.add_parser("assemble", help="join readers' marks into the labelled file")
-    joined.add_argument("--key", type=Path, required=True)
+    joined.add_argument("--key", type=Path, nargs="+", required=True, help="every round's key.json")
     joined.add_argument("--marks", nargs="+", required=True)
     joined.add_argument("--out", type=Path, required=True)
     options = parser.parse_args()

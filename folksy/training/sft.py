@@ -75,9 +75,11 @@ def recipe_rows(rows: list[dict], recipe: dict, split: str, labels: dict[str, in
         labels = reader_labels() if labels is None else labels
         rows = [row for row in rows if labels.get(row["output"], 0) >= recipe["min_reader_label"]]
         if not rows:
+            from folksy.defaults import READER_LABELS
             from folksy.errors import FolksyError
 
-            raise FolksyError(f"min_reader_label: no {split} saying is labelled {recipe['min_reader_label']} or more")
+            raise FolksyError(f"min_reader_label: no {split} saying is labelled {recipe['min_reader_label']} or more in {READER_LABELS} "
+                              "(it labels the shipped corpus); train another corpus with --overrides min_reader_label=0")
     return subsample_rows(rows, recipe[f"{split}_subsample"], recipe["seed"])
 
 
