@@ -2,6 +2,7 @@
 
     python benchmarks/judge_realistic.py            # trains the shipped critic afresh (about 3 minutes) and scores
     python benchmarks/judge_realistic.py --split all
+    python benchmarks/judge_realistic.py --compare-corpus-labels   # and the critic whose corpus positives are all labelled 4
 
 Judges compared, side by side on the same items:
 - `critic`: the critic exactly as `judge` trains it (folksy.judging.critic.train_default_critic);
@@ -23,12 +24,13 @@ def main() -> None:
     parser.add_argument("--set", type=Path, default=ROOT / "corpus" / "judge_realistic.jsonl")
     parser.add_argument("--split", choices=["heldout", "train", "all"], default="heldout")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--compare-corpus-labels", action="store_true", help="also train the critic with every corpus positive labelled 4 (its recipe before corpus/saying_labels.jsonl)")
     options = parser.parse_args()
 
     from folksy.defaults import CORPUS, PROJECT_ROOT
     from folksy.jsonl import read_jsonl
     from folksy.judging.backends import CriticJudge
-    from folksy.judging.critic import train_default_critic
+    from folksy.judging.critic import CriticSettings, train_default_critic
     from folksy.judging.critic_data import corpus_cooccurrence
     from folksy.judging.rubric import Judgement
     from folksy.judging.summary import realistic_summary
@@ -42,6 +44,9 @@ def main() -> None:
 
     critic, _ = train_default_critic(PROJECT_ROOT / CORPUS)
     figures["critic"] = realistic_summary(CriticJudge(critic, "critic").rate(texts), items)
+    if options.compare_corpus_labels:  # the same critic with every corpus positive labelled 4, as before the reading
+        critic, _ = train_default_critic(PROJECT_ROOT / CORPUS, CriticSettings(corpus_labels=False))
+        figures["critic, corpus positives all 4"] = realistic_summary(CriticJudge(critic, "critic").rate(texts), items)
 
     for judge, summary in figures.items():
         print(f"\n{judge} on {len(items)} {options.split} items")

@@ -158,3 +158,14 @@ def split_stats(splits: dict[str, list[dict]]) -> dict:
             "input_types": dict(sorted(Counter(row["input_type"] for row in rows).items())),
         }
     return stats
+
+
+def reader_labels(path=None) -> dict[str, int]:
+    """Saying -> the readers' label (1-5) in the corpus's blind reading (READER_LABELS; benchmarks/corpus_reading.py).
+    A malformed line raises FolksyError naming file:line."""
+    from folksy.defaults import PROJECT_ROOT, READER_LABELS
+
+    def problem(row):
+        return None if isinstance(row, dict) and isinstance(row.get("saying"), str) and row.get("label") in range(1, 6) else "not a {saying, label 1-5} line"
+
+    return {row["saying"]: row["label"] for row in read_jsonl(path or PROJECT_ROOT / READER_LABELS, problem)}

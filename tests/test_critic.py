@@ -269,3 +269,23 @@ def test_readings_become_one_labelled_item_per_saying_without_the_held_out_texts
     (readings / "readings-c.jsonl").write_text(json.dumps({"text": "x", "readers": [6, 1]}) + "\n")
     with pytest.raises(FolksyError, match=r"readings-c.jsonl:1: 'readers' / 'reader' must be rubric marks 1-5"):
         reading_labelled(readings, realistic)
+
+
+def test_corpus_positives_carry_their_reading_label_and_never_a_held_out_text(tmp_path, monkeypatch):
+    import folksy.defaults
+    from folksy.judging.critic_data import GOOD_LABEL, labelled_corpus, realistic_heldout
+    from folksy.judging.critic_registry import critic_recipe
+
+    held_out = realistic_heldout()[0]["text"]
+    sayings = [{"text": "A read saying.", "source_words": []}, {"text": "An unread saying.", "source_words": []}, {"text": held_out, "source_words": []}]
+    labelled = labelled_corpus(sayings, {"A read saying.": 1, held_out: 5})
+    assert labelled == [{"text": "A read saying.", "source_words": [], "label": 1}, {"text": "An unread saying.", "source_words": [], "label": GOOD_LABEL}]
+    # the shipped reading labels the shipped corpus: its positives are no longer all "good" (4)
+    shipped = labelled_corpus(corpus_sayings(PROJECT_ROOT / "corpus" / "training_pairs.jsonl", 200, seed=0))
+    assert len(shipped) >= 195 and Counter(s["label"] for s in shipped)[1] + Counter(s["label"] for s in shipped)[2] >= 40
+
+    before = critic_recipe()  # a new reading of the corpus retrains the critic (judge keys it on this digest)
+    relabelled = tmp_path / "labels.jsonl"
+    relabelled.write_text((PROJECT_ROOT / folksy.defaults.READER_LABELS).read_text().replace('"label": 4', '"label": 3', 1))
+    monkeypatch.setattr(folksy.defaults, "READER_LABELS", str(relabelled))
+    assert critic_recipe() != before

@@ -179,9 +179,10 @@ def assert_exported_weights_are_the_best_merged_ones(run, hf_dir, base_dir, prep
     from folksy.defaults import PROJECT_ROOT as ROOT, RECIPE
     from folksy.lineage import download_splits
     from folksy.training.recipe import load_recipe
-    from folksy.training.sft import build_trainer, load_base, recipe_rows, training_rows
+    from folksy.training.sft import build_trainer, effective_recipe, load_base, recipe_rows, training_rows
 
     recipe = {**load_recipe(ROOT / RECIPE, overrides), "method": "full", "base_model": str(hf_dir)}
+    recipe = effective_recipe(recipe, run.data.params["corpus_sha256"], log=lambda line: None)  # as train runs it
     bf16 = run.data.params["precision"] == "bf16-autocast"
     val_rows = training_rows(recipe_rows(download_splits(prepare_run_id, ("val",), tmp_path / "val")["val"], recipe, "val"))
     assert len(val_rows) == int(run.data.params["val_examples"])
@@ -439,7 +440,8 @@ def test_skip_relations_drops_sayings_by_their_pattern_relation_before_the_subsa
 
 def test_min_reader_label_trains_only_on_sayings_readers_labelled_that_high(tmp_path):
     from folksy.errors import FolksyError
-    from folksy.training.sft import reader_labels, recipe_rows
+    from folksy.data import reader_labels
+    from folksy.training.sft import recipe_rows
 
     labels_file = tmp_path / "labels.jsonl"
     labels_file.write_text("".join(json.dumps({"saying": s, "label": n}) + "\n" for s, n in [("a", 5), ("b", 4), ("c", 3), ("d", 1)]))
@@ -464,7 +466,7 @@ def test_min_reader_label_trains_only_on_sayings_readers_labelled_that_high(tmp_
 def test_the_shipped_corpus_reading_labels_real_corpus_sayings_and_keys_the_checkpoints(tmp_path, monkeypatch):
     import folksy.defaults
     from folksy.training.checkpoints import recipe_digest
-    from folksy.training.sft import reader_labels
+    from folksy.data import reader_labels
 
     labels = reader_labels()
     corpus = {json.loads(line)["output"] for line in (PROJECT_ROOT / "corpus" / "training_pairs.jsonl").open()}
@@ -479,3 +481,17 @@ def test_the_shipped_corpus_reading_labels_real_corpus_sayings_and_keys_the_chec
     monkeypatch.setattr(folksy.defaults, "READER_LABELS", str(relabelled))
     assert recipe_digest(recipe, "run") != shipped
     assert recipe_digest({**recipe, "min_reader_label": 0}, "run") == unfiltered  # a recipe that does not filter ignores the file
+
+
+def test_min_reader_label_applies_only_to_the_corpus_its_labels_were_read_from():
+    import hashlib
+
+    from folksy.training.sft import effective_recipe
+
+    shipped = hashlib.sha256((PROJECT_ROOT / "corpus" / "training_pairs.jsonl").read_bytes()).hexdigest()
+    recipe, said = {"min_reader_label": 4, "seed": 0}, []
+    assert effective_recipe(recipe, shipped, log=said.append) is recipe and said == []
+    other = effective_recipe(recipe, "ab" * 32, log=said.append)  # a slice, a regenerated corpus or the user's own
+    assert other == {"min_reader_label": 0, "seed": 0} and recipe["min_reader_label"] == 4
+    assert len(said) == 1 and said[0].startswith("train: min_reader_label 4 -> 0: corpus/saying_labels.jsonl labels the shipped") and "abababababab" in said[0]
+    assert effective_recipe({"min_reader_label": 0}, "ab" * 32, log=said.append) == {"min_reader_label": 0} and len(said) == 1

@@ -237,6 +237,10 @@ class CriticSettings:
     # made the picker's 204 logistic fits take 99 s, one 10 s at the tolerance above (docs/benchmarks.md).
     # None: the library's own count.
     blas_threads: int | None = 1
+    # corpus positives carry their blind reading's label (corpus/saying_labels.jsonl) instead of GOOD_LABEL for all
+    # (readers rate 41% of the corpus Bad). Off: on the realistic held-out items it moved Spearman 0.575 -> 0.572 and
+    # among labels 3-5 0.216 -> 0.237, MAE 0.717 -> 0.752 (benchmarks/judge_realistic.py --compare-corpus-labels)
+    corpus_labels: bool = False
     # the map from the heads' expected score onto 1-5. "centred": isotonic regression with each flat block
     # replaced by one point at its mean raw score, linear between (centred isotonic regression): no plateau
     # holds many sayings at one value, so a cut such as the gate's 2.5 cannot flip them all at once.
@@ -302,7 +306,7 @@ def train_critic(
     labelled = [row for row in calibration if row["split"] == "train"]
     if len(labelled) < settings.folds * 2:
         raise FolksyError(f"the calibration set has {len(labelled)} train items; the critic needs at least {settings.folds * 2}")
-    synthetic = [(s["text"], GOOD_LABEL, "corpus") for s in sayings] + degrade(sayings, settings.degradations_per_saying, settings.seed)
+    synthetic = [(s["text"], float(s.get("label", GOOD_LABEL)), "corpus") for s in sayings] + degrade(sayings, settings.degradations_per_saying, settings.seed)
     texts = [t for t, _, _ in synthetic] + [row["text"] for row in labelled]
     labels = np.array([g for _, g, _ in synthetic] + [float(row["label"]) for row in labelled], dtype=np.float32)
     weights = np.array([1.0] * len(synthetic) + [settings.labelled_weight] * len(labelled))
@@ -375,9 +379,11 @@ def train_default_critic(corpus_path, settings: CriticSettings = CriticSettings(
     """The critic `judge` trains (critic_registry.train_and_log_critic) and the benchmarks measure: corpus
     positives, the calibration set and the realistic set's train split, the whole corpus's co-occurrence;
     `extra` labelled items on top (the picker's readings)."""
-    from folksy.judging.critic_data import corpus_cooccurrence, corpus_sayings, critic_labelled
+    from folksy.judging.critic_data import corpus_cooccurrence, corpus_sayings, critic_labelled, labelled_corpus
 
     sayings = corpus_sayings(corpus_path, settings.positives, settings.seed)
+    if settings.corpus_labels:
+        sayings = labelled_corpus(sayings)
     return train_critic(
         sayings, critic_labelled() + list(extra), settings, embed_fn=embed_fn, log=log, progress=progress, cooccurrence=corpus_cooccurrence(corpus_path)
     )

@@ -81,6 +81,17 @@ def corpus_cooccurrence(path: Path | str):
     return CooccurrenceModel.fit(row["text"] for row in corpus_sayings(path, 10**9, 0))
 
 
+def labelled_corpus(sayings: list[dict], labels: dict[str, int] | None = None, realistic_path: Path | str = REALISTIC_PATH) -> list[dict]:
+    """Corpus positives with the label their blind reading gave them (folksy.data.reader_labels; a saying it
+    did not read keeps GOOD_LABEL), less any text of the realistic set's held-out split, so that no reader's
+    label of a held-out item reaches the critic."""
+    from folksy.data import reader_labels
+
+    labels = reader_labels() if labels is None else labels
+    held_out = {row["text"] for row in realistic_heldout(realistic_path)}
+    return [{**s, "label": labels.get(s["text"], GOOD_LABEL)} for s in sayings if s["text"] not in held_out]
+
+
 def corpus_sayings(path: Path | str, limit: int, seed: int) -> list[dict]:
     """Up to `limit` distinct sayings from the corpus JSONL (its "output" and "source_words"), seeded."""
 

@@ -23,15 +23,16 @@ RECIPE_MODULES = ("folksy.judging.critic", "folksy.judging.critic_data", "folksy
 
 def critic_recipe(corpus_path=None, extra_files=()) -> str:
     """A digest of everything the default critic is trained from: its code, the lexicon and patterns, both
-    labelled sets and the corpus (and `extra_files`: the picker's readings). `judge` retrains the registered
+    labelled sets, the corpus and its reading's labels (and `extra_files`: the picker's readings). `judge` retrains the registered
     default critic when this has changed."""
     import hashlib
     import importlib
 
+    from folksy.defaults import PROJECT_ROOT, READER_LABELS
     from folksy.judging.critic_data import CALIBRATION_PATH, REALISTIC_PATH
 
     digest = hashlib.sha256()
-    files = [Path(importlib.import_module(name).__file__) for name in RECIPE_MODULES] + [CALIBRATION_PATH, REALISTIC_PATH]
+    files = [Path(importlib.import_module(name).__file__) for name in RECIPE_MODULES] + [CALIBRATION_PATH, REALISTIC_PATH, PROJECT_ROOT / READER_LABELS]
     if corpus_path is not None and Path(corpus_path).is_file():
         files.append(Path(corpus_path))
     for path in files + [Path(path) for path in extra_files]:

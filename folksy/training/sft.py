@@ -39,16 +39,21 @@ def skipped_relations(value: str) -> frozenset[str]:
     return frozenset(part.strip() for part in value.split(",") if part.strip() and part.strip() != "none")
 
 
-def reader_labels(path=None) -> dict[str, int]:
-    """Saying -> the readers' label (1-5) in the corpus's blind reading (READER_LABELS; benchmarks/corpus_reading.py).
-    A malformed line raises FolksyError naming file:line."""
-    from folksy.defaults import PROJECT_ROOT, READER_LABELS
-    from folksy.jsonl import read_jsonl
+def effective_recipe(recipe: dict, corpus_sha256: str | None, log=print) -> dict:
+    """The recipe as it trains on a prepare run of the corpus with `corpus_sha256`: `min_reader_label` applies
+    only to the corpus its labels were read from (the shipped one, by sha256); on any other corpus it becomes 0,
+    said in one line, so `main -P corpus=<yours>` trains on every saying instead of failing."""
+    import hashlib
 
-    def problem(row):
-        return None if isinstance(row, dict) and isinstance(row.get("saying"), str) and row.get("label") in range(1, 6) else "not a {saying, label 1-5} line"
+    from folksy.defaults import CORPUS, PROJECT_ROOT, READER_LABELS
 
-    return {row["saying"]: row["label"] for row in read_jsonl(path or PROJECT_ROOT / READER_LABELS, problem)}
+    if not recipe.get("min_reader_label"):
+        return recipe
+    if corpus_sha256 == hashlib.sha256((PROJECT_ROOT / CORPUS).read_bytes()).hexdigest():
+        return recipe
+    log(f"train: min_reader_label {recipe['min_reader_label']} -> 0: {READER_LABELS} labels the shipped {CORPUS}, "
+        f"and this prepare run read another corpus (sha256 {str(corpus_sha256)[:12]}); training on every saying")
+    return {**recipe, "min_reader_label": 0}
 
 
 def reader_labels_digest(recipe: dict) -> str:
@@ -72,6 +77,8 @@ def recipe_rows(rows: list[dict], recipe: dict, split: str, labels: dict[str, in
         relations = {saying: relation_of(saying) for saying in {row["output"] for row in rows}}
         rows = [row for row in rows if relations[row["output"]] not in skip]
     if recipe.get("min_reader_label"):
+        from folksy.data import reader_labels
+
         labels = reader_labels() if labels is None else labels
         rows = [row for row in rows if labels.get(row["output"], 0) >= recipe["min_reader_label"]]
         if not rows:
