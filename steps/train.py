@@ -36,6 +36,7 @@ def train(config, prepare_run_id, overrides, output_dir):
     from folksy.lineage import finished_step_run
     from folksy.training.checkpoints import STATE_FILE, adopt_run, fail_orphaned_runs, latest_checkpoint, output_dir_for, read_state, recipe_digest, write_state
     from folksy.training.recipe import load_recipe
+    from folksy.training.sft import effective_recipe
     from folksy.tracking import configure, current_experiment, experiment_name, git_commit, latest_run_id, step_run
 
     recipe = load_recipe(project_path(config), overrides)  # every input check happens here, before anything heavy
@@ -46,6 +47,7 @@ def train(config, prepare_run_id, overrides, output_dir):
         where = experiment.name if experiment else experiment_name()
         raise FolksyError(f"--prepare-run-id: experiment '{where}' has no finished prepare run; run `mlflow run . -e prepare` first")
     prepare_run = finished_step_run(mlflow.MlflowClient(), prepare_run_id, "prepare", needed_by="train")
+    recipe = effective_recipe(recipe, prepare_run.data.params.get("corpus_sha256"), log=click.echo)  # labels fit one corpus
 
     is_main = int(os.environ.get("RANK", "0")) == 0  # under `accelerate launch`, only rank 0 talks to MLflow
     digest = recipe_digest(recipe, prepare_run_id)
