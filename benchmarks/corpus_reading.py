@@ -48,6 +48,8 @@ def sample(options) -> None:
 
 
 def assemble(options) -> None:
+    from folksy.judging.rubric import agreement, band, reader_label
+
     key = {number: entry for path in options.key for number, entry in json.loads(path.read_text()).items()}
     marks: dict[str, list[int]] = defaultdict(list)
     for path in options.marks:
@@ -63,9 +65,9 @@ def assemble(options) -> None:
         if number not in marks:
             continue
         scores = marks[number]
-        label = math.floor(sum(scores) / len(scores) + 0.5)
+        label = reader_label(scores)
         out.append({"saying": entry["saying"], "meta_template": entry["meta_template"], "scores": scores, "label": label})
-        bands[entry["meta_template"]]["Good" if label >= 4 else "Okay" if label == 3 else "Bad"] += 1
+        bands[entry["meta_template"]][band(label)] += 1
         if len(scores) == 2:
             pairs.append(scores)
     out.sort(key=lambda row: row["saying"])
@@ -75,9 +77,7 @@ def assemble(options) -> None:
     total = sum(bands.values(), Counter())
     print(f"{'all':24s} Good {total['Good']:4d}  Okay {total['Okay']:4d}  Bad {total['Bad']:4d}  ({len(out)} sayings -> {options.out})")
     if pairs:
-        exact = sum(a == b for a, b in pairs)
-        within = sum(abs(a - b) <= 1 for a, b in pairs)
-        print(f"readers agree: {exact}/{len(pairs)} exactly, {within}/{len(pairs)} within one point")
+        print(agreement(pairs))
 
 
 def main() -> None:

@@ -15,7 +15,6 @@ The key (--key) says which sources wrote each id. `--score reading-marks.jsonl .
 
 import argparse
 import json
-import math
 import random
 import re
 from collections import Counter
@@ -98,6 +97,8 @@ def write_reading(options) -> None:
 
 
 def score(options) -> None:
+    from folksy.judging.rubric import agreement, band, reader_label
+
     key = json.loads(options.key.read_text())
     marks: dict[str, list[int]] = {}
     for path in options.score:
@@ -109,19 +110,15 @@ def score(options) -> None:
     for number, entry in key.items():
         if number not in marks:
             continue
-        label = math.floor(sum(marks[number]) / len(marks[number]) + 0.5)
-        band = "Good" if label >= 4 else "Okay" if label == 3 else "Bad"
         for source in entry["sources"]:
             name = source.rsplit(" s", 1)[0]
-            bands.setdefault(name, Counter())[band] += 1
+            bands.setdefault(name, Counter())[band(reader_label(marks[number]))] += 1
     for name, counts in sorted(bands.items()):
         total = sum(counts.values())
         print(f"{name:28s} Good {counts['Good']:3d}  Okay {counts['Okay']:3d}  Bad {counts['Bad']:3d}  of {total}")
     pairs = [m for m in marks.values() if len(m) == 2]
     if pairs:
-        exact = sum(a == b for a, b in pairs)
-        within = sum(abs(a - b) <= 1 for a, b in pairs)
-        print(f"readers agree: {exact}/{len(pairs)} exactly, {within}/{len(pairs)} within one point")
+        print(agreement(pairs))
 
 
 def main() -> None:

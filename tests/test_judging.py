@@ -514,3 +514,11 @@ def test_realistic_summary_on_hand_computed_items():
     assert summary["judge_realistic_source_order_agrees"] == 1.0
     backwards = realistic_summary([Judgement(s) for s in (5.0, 5.0, 1.0, 1.0, 1.0, 1.0)], items)
     assert backwards["judge_realistic_source_order_agrees"] == 0.0 and backwards["judge_realistic_spearman"] < 0
+
+
+def test_a_reading_labels_bands_and_agreement_on_hand_made_marks():
+    from folksy.judging.rubric import agreement, band, reader_label
+
+    assert [reader_label(m) for m in ([4, 3], [3, 2], [2, 1], [5], [1, 2, 2], [4, 4, 5])] == [4, 3, 2, 5, 2, 4]  # mean, half up
+    assert [band(label) for label in (1, 2, 3, 4, 5)] == ["Bad", "Bad", "Okay", "Good", "Good"]
+    assert agreement([(4, 4), (3, 4), (1, 3), (2, 2)]) == "readers agree: 2/4 exactly, 3/4 within one point"

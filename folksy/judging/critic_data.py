@@ -340,11 +340,11 @@ def reading_labelled(directory: Path | str = READINGS_DIR, realistic_path: Path 
     with its `text` and the readers' `readers` marks, or one `reader` label) as a labelled train item, one
     per distinct text: all its marks pooled, label = their mean rounded half up. Texts of the realistic
     held-out set are left out, so the judge's calibration figures stay on items no critic learnt from."""
-    import math
+    from folksy.judging.rubric import reader_label
 
     held = {row["text"] for row in realistic_heldout(realistic_path)}
     marks: dict[str, list[int]] = {}
     for row in reading_rows(directory):
         if row["text"] not in held:
             marks.setdefault(row["text"], []).extend(reading_marks_of(row))
-    return [{"text": text, "label": int(math.floor(sum(m) / len(m) + 0.5)), "split": "train", "source": "reading"} for text, m in marks.items()]
+    return [{"text": text, "label": reader_label(m), "split": "train", "source": "reading"} for text, m in marks.items()]

@@ -130,6 +130,23 @@ def parse_winner(answer: str) -> tuple[str, str] | None:
     return winners.pop(), _justification(answer, first.end(1) + (start if first.re is LEADING_WINNER else 0))
 
 
+def reader_label(marks) -> int:
+    """The label of a saying read blind by one or more readers: the mean of their 1-5 marks, rounded half up."""
+    return int(math.floor(sum(marks) / len(marks) + 0.5))
+
+
+def band(label: int) -> str:
+    """How the readings report a 1-5 label: Good (4-5), Okay (3) or Bad (1-2)."""
+    return "Good" if label >= 4 else "Okay" if label == 3 else "Bad"
+
+
+def agreement(pairs) -> str:
+    """How two readers agree over `pairs` of their marks on the same sayings, as the readings report it."""
+    exact = sum(a == b for a, b in pairs)
+    within = sum(abs(a - b) <= 1 for a, b in pairs)
+    return f"readers agree: {exact}/{len(pairs)} exactly, {within}/{len(pairs)} within one point"
+
+
 def weighted_score(probabilities: dict[str, float]) -> float | None:
     """The probability-weighted mean over the score tokens "1".."5" (G-Eval); other tokens are ignored."""
     mass = {s: probabilities.get(s, 0.0) for s in SCORES}
