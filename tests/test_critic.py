@@ -250,7 +250,7 @@ def test_mismatched_fills_are_engine_patterns_with_borrowed_parts():
 
 
 def test_readings_become_one_labelled_item_per_saying_without_the_held_out_texts(tmp_path):
-    from folksy.judging.critic_data import reading_labelled
+    from folksy.judging.critic_data import PICKER_READINGS, reading_labelled
 
     realistic = tmp_path / "realistic.jsonl"
     realistic.write_text(json.dumps({"text": "Held out, never learnt.", "label": 2, "source": "model-64", "split": "heldout"}) + "\n")
@@ -265,6 +265,13 @@ def test_readings_become_one_labelled_item_per_saying_without_the_held_out_texts
     items = reading_labelled(readings, realistic)
     # marks 4, 3 and 4 pooled: mean 3.67 rounds to 4; 3.5 would round half up
     assert items == [{"text": "The fella who sells rope always has to borrow his neighbor's.", "label": 4, "split": "train", "source": "reading"}]
+
+    # the picker's patterns take the session checks too (DPO's default does not); a file matched twice counts once; notes never
+    (readings / "check-a.jsonl").write_text(json.dumps({"text": "The fella who sells rope always has to borrow his neighbor's.", "readers": [1, 1]}) + "\n")
+    assert reading_labelled(readings, realistic)[0]["label"] == 4
+    assert reading_labelled(readings, realistic, patterns=PICKER_READINGS)[0]["label"] == 3  # 4,3,4,1,1
+    assert reading_labelled(readings, realistic, patterns=PICKER_READINGS + ("readings-a.jsonl",))[0]["label"] == 3
+    assert reading_labelled(readings, realistic, patterns=("check-*.jsonl",))[0]["label"] == 1
 
     (readings / "readings-c.jsonl").write_text(json.dumps({"text": "x", "readers": [6, 1]}) + "\n")
     with pytest.raises(FolksyError, match=r"readings-c.jsonl:1: 'readers' / 'reader' must be rubric marks 1-5"):

@@ -389,10 +389,11 @@ def train_default_critic(corpus_path, settings: CriticSettings = CriticSettings(
     )
 
 
-def train_picker_critic(corpus_path, settings: CriticSettings = CriticSettings(), log=print, progress: bool = False, embed_fn=None):
+def train_picker_critic(corpus_path, settings: CriticSettings = CriticSettings(), log=print, progress: bool = False, embed_fn=None, patterns=None):
     """The critic a logged model's best_of picks with: the default critic's data plus every blind reading
-    of served picks (critic_data.reading_labelled). Apart from the judge's critic on purpose: a judge that
-    also picks rates its own picks high (docs/benchmarks.md), and read blind its picks are worse."""
-    from folksy.judging.critic_data import reading_labelled
+    of served picks (critic_data.reading_labelled; the files matching `patterns`, PICKER_READINGS unless
+    given). Apart from the judge's critic on purpose: a judge that also picks rates its own picks high
+    (docs/benchmarks.md), and read blind its picks are worse."""
+    from folksy.judging.critic_data import PICKER_READINGS, reading_labelled
 
-    return train_default_critic(corpus_path, settings, log, progress, embed_fn, extra=reading_labelled())
+    return train_default_critic(corpus_path, settings, log, progress, embed_fn, extra=reading_labelled(patterns=patterns or PICKER_READINGS))

@@ -14,7 +14,11 @@ from folksy.defaults import PROJECT_ROOT
 
 CALIBRATION_PATH = PROJECT_ROOT / "corpus" / "judge_calibration.jsonl"
 REALISTIC_PATH = PROJECT_ROOT / "corpus" / "judge_realistic.jsonl"  # real outputs read blind (docs/judge.md)
-READINGS_DIR = PROJECT_ROOT / "benchmarks" / "reading"  # readings-*.jsonl: served picks and engine answers read blind
+READINGS_DIR = PROJECT_ROOT / "benchmarks" / "reading"  # readings-*.jsonl, check-*.jsonl: served picks and engine answers read blind
+READING_PATTERNS = ("readings-*.jsonl",)  # the readings DPO's pairs come from (steps/dpo.py)
+# the picker critic learns from every blind reading, the session checks too: with them it ranked two fresh readings
+# a little better (docs/benchmarks.md, "The picker, and what it picks, read blind, 2026-12-08")
+PICKER_READINGS = READING_PATTERNS + ("check-*.jsonl",)
 CALIBRATION_KEYS = {"text": str, "label": int, "kind": str, "split": str, "injection": bool}
 REALISTIC_KEYS = {"text": str, "label": int, "source": str, "split": str}
 GOOD_LABEL = 4.0  # a corpus saying is "a good folksy saying" on the rubric, not a real proverb (5)
@@ -313,8 +317,9 @@ def degrade(sayings: list[dict], per_saying: int, seed: int) -> list[tuple[str, 
     return out
 
 
-def reading_files(directory: Path | str = READINGS_DIR) -> list[Path]:
-    return sorted(Path(directory).glob("readings-*.jsonl"))
+def reading_files(directory: Path | str = READINGS_DIR, patterns=READING_PATTERNS) -> list[Path]:
+    """The reading files in `directory` whose names match any of `patterns`, sorted, each once."""
+    return sorted({path for pattern in patterns for path in Path(directory).glob(pattern)})
 
 
 def reading_marks_of(row) -> list:
@@ -330,13 +335,14 @@ def reading_problem(row) -> str | None:
     return None
 
 
-def reading_rows(directory: Path | str = READINGS_DIR) -> list[dict]:
-    """Every line of every blind reading (`readings-*.jsonl`), checked: a bad line is refused naming its file:line."""
-    return [row for path in reading_files(directory) for row in read_jsonl(path, reading_problem)]
+def reading_rows(directory: Path | str = READINGS_DIR, patterns=READING_PATTERNS) -> list[dict]:
+    """Every line of every blind reading matching `patterns` (`readings-*.jsonl` unless given), checked: a bad
+    line is refused naming its file:line."""
+    return [row for path in reading_files(directory, patterns) for row in read_jsonl(path, reading_problem)]
 
 
-def reading_labelled(directory: Path | str = READINGS_DIR, realistic_path: Path | str = REALISTIC_PATH) -> list[dict]:
-    """Every saying of the blind readings (`readings-*.jsonl`: served picks and engine answers, each line
+def reading_labelled(directory: Path | str = READINGS_DIR, realistic_path: Path | str = REALISTIC_PATH, patterns=READING_PATTERNS) -> list[dict]:
+    """Every saying of the blind readings (`patterns`, `readings-*.jsonl` unless given: served picks and engine answers, each line
     with its `text` and the readers' `readers` marks, or one `reader` label) as a labelled train item, one
     per distinct text: all its marks pooled, label = their mean rounded half up. Texts of the realistic
     held-out set are left out, so the judge's calibration figures stay on items no critic learnt from."""
@@ -344,7 +350,7 @@ def reading_labelled(directory: Path | str = READINGS_DIR, realistic_path: Path 
 
     held = {row["text"] for row in realistic_heldout(realistic_path)}
     marks: dict[str, list[int]] = {}
-    for row in reading_rows(directory):
+    for row in reading_rows(directory, patterns):
         if row["text"] not in held:
             marks.setdefault(row["text"], []).extend(reading_marks_of(row))
     return [{"text": text, "label": reader_label(m), "split": "train", "source": "reading"} for text, m in marks.items()]

@@ -199,15 +199,17 @@ def default_critic_dir(corpus_path, log=print) -> Path:
     return cached_critic_dir(recipe, settings)
 
 
-def picker_critic_dir(corpus_path, log=print) -> Path:
+def picker_critic_dir(corpus_path, log=print, patterns=None) -> Path:
     """The critic a logged model's `best_of` picks with (critic.train_picker_critic), as a directory in the
     folksy cache, trained first if this machine has none. Keyed on the default critic's recipe and every
-    reading file, so a new blind reading retrains it."""
+    reading file it learns from (those matching `patterns`, critic_data.PICKER_READINGS unless given), so
+    a new blind reading retrains it."""
     from folksy.judging.critic import CriticSettings, train_picker_critic
-    from folksy.judging.critic_data import reading_files
+    from folksy.judging.critic_data import PICKER_READINGS, reading_files
 
-    recipe, settings = "picker-" + critic_recipe(corpus_path, reading_files()), CriticSettings()
-    cached_critic(recipe, settings, lambda: train_picker_critic(corpus_path, settings, log=log, progress=True), log)
+    patterns = patterns or PICKER_READINGS
+    recipe, settings = "picker-" + critic_recipe(corpus_path, reading_files(patterns=patterns)), CriticSettings()
+    cached_critic(recipe, settings, lambda: train_picker_critic(corpus_path, settings, log=log, progress=True, patterns=patterns), log)
     return cached_critic_dir(recipe, settings)
 
 
