@@ -52,7 +52,8 @@ def candidate_picks(uri: str, texts: list[str], bonus: float = 0.0, picker_dir=N
         hf_dir = download_hf_dir(uri, scratch)
         served, critic = served_settings(hf_dir.parent.parent)
         generator = SayingGenerator.from_pretrained(str(hf_dir), dtype=inference_dtype())
-    critic, best_of = Critic.load(picker_dir) if picker_dir else critic, best_of or served
+    critic = Critic.load(picker_dir) if picker_dir else critic
+    best_of = best_of or served
     candidates = generator.generate(texts, num_return_sequences=best_of, progress=True, **sampling)
     on_topic = [mentions_topic(text, saying) for text, options in zip(texts, candidates) for saying in options]
     raw = critic_scores(critic)

@@ -43,13 +43,12 @@ def effective_recipe(recipe: dict, corpus_sha256: str | None, log=print) -> dict
     """The recipe as it trains on a prepare run of the corpus with `corpus_sha256`: `min_reader_label` applies
     only to the corpus its labels were read from (the shipped one, by sha256); on any other corpus it becomes 0,
     said in one line, so `main -P corpus=<yours>` trains on every saying instead of failing."""
-    import hashlib
-
+    from folksy.base_models import file_sha256
     from folksy.defaults import CORPUS, PROJECT_ROOT, READER_LABELS
 
     if not recipe.get("min_reader_label"):
         return recipe
-    if corpus_sha256 == hashlib.sha256((PROJECT_ROOT / CORPUS).read_bytes()).hexdigest():
+    if corpus_sha256 == file_sha256(PROJECT_ROOT / CORPUS):  # as prepare logs corpus_sha256
         return recipe
     log(f"train: min_reader_label {recipe['min_reader_label']} -> 0: {READER_LABELS} labels the shipped {CORPUS}, "
         f"and this prepare run read another corpus (sha256 {str(corpus_sha256)[:12]}); training on every saying")
@@ -58,11 +57,10 @@ def effective_recipe(recipe: dict, corpus_sha256: str | None, log=print) -> dict
 
 def reader_labels_digest(recipe: dict) -> str:
     """sha256 of the labels file when `min_reader_label` uses it, else "" (so the recipe's digest follows the file)."""
-    import hashlib
-
+    from folksy.base_models import file_sha256
     from folksy.defaults import PROJECT_ROOT, READER_LABELS
 
-    return hashlib.sha256((PROJECT_ROOT / READER_LABELS).read_bytes()).hexdigest() if recipe.get("min_reader_label") else ""
+    return file_sha256(PROJECT_ROOT / READER_LABELS) if recipe.get("min_reader_label") else ""
 
 
 def recipe_rows(rows: list[dict], recipe: dict, split: str, labels: dict[str, int] | None = None) -> list[dict]:
